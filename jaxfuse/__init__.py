@@ -1,0 +1,1 @@
+"""jaxfuse: infrared-visible image fusion networks in JAX/Flax."""

@@ -1,0 +1,73 @@
+"""Name-mapping table: official SIBA state dict (Afreshbird/SIBA) -> jaxfuse ``SIBA`` params."""
+
+import re
+
+import numpy as np
+
+from jaxfuse.convert.core import Rule, conv_kernel, flatten, linear_kernel, prefixed, scalar
+
+
+
+def _conv(torch_name, flax_name, bias=True):
+    rules = {f"{torch_name}.weight": Rule(f"{flax_name}/kernel", conv_kernel)}
+    if bias:
+        rules[f"{torch_name}.bias"] = Rule(f"{flax_name}/bias")
+    return rules
+
+
+SE = {
+    "se.fc.0.weight": Rule("se/fc1/kernel", linear_kernel),
+    "se.fc.2.weight": Rule("se/fc2/kernel", linear_kernel),
+}
+CBSM = {**_conv("conv1", "conv1"), **_conv("conv2", "conv2"),
+        "act.weight": Rule("act/slope", scalar), **SE}
+RES_SE = {**_conv("res_conv", "res_conv"), **CBSM}
+RES_NO_SE = {k: r for k, r in RES_SE.items() if not k.startswith("se.")}
+
+_ATTENTION_AND_FFN = {
+    "norm1.body.weight": Rule("norm1/scale"),
+    "norm1.body.bias": Rule("norm1/bias"),
+    "attn.scale": Rule("attn/temperature", flatten),
+    **_conv("attn.qkv1", "attn/qkv1", bias=False),
+    **_conv("attn.qkv2", "attn/qkv2", bias=False),
+    **_conv("attn.proj", "attn/proj", bias=False),
+    "norm2.body.weight": Rule("norm2/scale"),
+    "norm2.body.bias": Rule("norm2/bias"),
+    **_conv("mlp.project_in", "mlp/project_in", bias=False),
+    **_conv("mlp.dwconv", "mlp/dwconv", bias=False),
+    **_conv("mlp.project_out", "mlp/project_out", bias=False),
+}
+SELF_BLOCK = CROSS_BLOCK = _ATTENTION_AND_FFN  # same keys; qkv has 3C vs 2C channels
+
+
+def table(sa_depth: int = 1, ca_depth: int = 1) -> dict[str, Rule]:
+    """The full official-key -> Flax-path table for a SIBA with the given block depths."""
+    rules = {}
+    for m in ("ir", "vi"):
+        rules |= prefixed(RES_SE, f"{m}_conv", f"{m}_conv")
+        for i in range(sa_depth):
+            rules |= prefixed(SELF_BLOCK, f"{m}_sa.{i}", f"{m}_sa_{i}")
+    for q in ("weight_ir", "weight_irI", "weight_vi", "weight_viI"):
+        rules |= prefixed(CBSM, q, q)
+    for branch in ("ir2vi", "irI2vi", "vi2ir", "viI2ir"):
+        for i in range(ca_depth):
+            rules |= prefixed(CROSS_BLOCK, f"{branch}_ca.{i}", f"{branch}_ca_{i}")
+    rules |= prefixed(RES_SE, "fuse_conv.0", "fuse_conv_0")
+    rules |= prefixed(RES_SE, "fuse_conv.1", "fuse_conv_1")
+    rules |= prefixed(RES_NO_SE, "out_conv", "out_conv")
+    return rules
+
+
+def model_config(state) -> dict:
+    """Reads the SIBA hyper-parameters a state dict was trained with."""
+
+    def depth(prefix):
+        idx = {int(m.group(1)) for k in state if (m := re.match(rf"{prefix}\.(\d+)\.", k))}
+        return max(idx) + 1 if idx else 0
+
+    return {
+        "features": int(np.shape(state["ir_conv.conv1.weight"])[0]),
+        "heads": int(np.size(state["ir_sa.0.attn.scale"])),
+        "sa_depth": depth("ir_sa"),
+        "ca_depth": depth("ir2vi_ca"),
+    }

@@ -1,0 +1,83 @@
+"""Basic layers with PyTorch semantics: convolutions with explicit padding, PReLU, init.
+
+Convolutions take NHWC inputs and HWIO kernels. ``padding_mode`` is ``"zeros"`` or ``"reflect"``
+(PyTorch's ``reflect``, i.e. NumPy's ``reflect``: the edge pixel is not repeated). Default
+initialisers reproduce PyTorch's ``Conv2d`` defaults (kaiming-uniform a=sqrt(5) weights and
+U(+-1/sqrt(fan_in)) biases), so training from scratch starts where the official code starts.
+"""
+
+from typing import Any
+
+import flax.linen as nn
+import jax
+import jax.numpy as jnp
+
+Dtype = Any
+
+
+def torch_uniform_kernel_init():
+    """PyTorch's default conv/linear weight init: U(+-1/sqrt(fan_in))."""
+    return nn.initializers.variance_scaling(1.0 / 3.0, "fan_in", "uniform")
+
+
+def torch_uniform_bias_init(fan_in: int):
+    """PyTorch's default conv/linear bias init: U(+-1/sqrt(fan_in))."""
+    bound = 1.0 / max(fan_in, 1) ** 0.5
+
+    def init(key, shape, dtype=jnp.float32):
+        return jax.random.uniform(key, shape, dtype, -bound, bound)
+
+    return init
+
+
+class Conv2d(nn.Module):
+    """``torch.nn.Conv2d`` on NHWC inputs; parameters ``kernel`` (HWIO) and ``bias``."""
+
+    features: int
+    kernel_size: int = 3
+    padding: int | None = None  # None: "same" padding, kernel_size // 2
+    padding_mode: str = "zeros"
+    groups: int = 1
+    use_bias: bool = True
+    strides: int = 1
+    dtype: Dtype = jnp.float32
+
+    @nn.compact
+    def __call__(self, x):
+        k, pad = self.kernel_size, self.kernel_size // 2 if self.padding is None else self.padding
+        if self.padding_mode not in ("zeros", "reflect"):
+            raise ValueError(f"padding_mode must be 'zeros' or 'reflect', got {self.padding_mode!r}")
+        if self.padding_mode == "reflect" and pad:
+            x = jnp.pad(x, ((0, 0), (pad, pad), (pad, pad), (0, 0)), mode="reflect")
+            pad = 0
+        cin = x.shape[-1] // self.groups
+        kernel = self.param("kernel", torch_uniform_kernel_init(), (k, k, cin, self.features))
+        y = jax.lax.conv_general_dilated(
+            x.astype(self.dtype), kernel.astype(self.dtype), (self.strides, self.strides),
+            ((pad, pad), (pad, pad)), dimension_numbers=("NHWC", "HWIO", "NHWC"),
+            feature_group_count=self.groups)
+        if self.use_bias:
+            bias = self.param("bias", torch_uniform_bias_init(cin * k * k), (self.features,))
+            y = y + bias.astype(self.dtype)
+        return y
+
+
+def conv1x1(features: int, use_bias: bool = False, dtype: Dtype = jnp.float32, name=None):
+    """A pointwise convolution (PyTorch ``Conv2d(c, features, 1)``)."""
+    return Conv2d(features, kernel_size=1, use_bias=use_bias, dtype=dtype, name=name)
+
+
+def depthwise3x3(channels: int, use_bias: bool = False, dtype: Dtype = jnp.float32, name=None):
+    """A depthwise 3x3 convolution, zero padding 1 (PyTorch ``Conv2d(c, c, 3, groups=c)``)."""
+    return Conv2d(channels, 3, groups=channels, use_bias=use_bias, dtype=dtype, name=name)
+
+
+class PReLU(nn.Module):
+    """``torch.nn.PReLU()``: one learnable slope ``a`` (init 0.25); max(x, 0) + a min(x, 0)."""
+
+    init_value: float = 0.25
+
+    @nn.compact
+    def __call__(self, x):
+        a = self.param("slope", nn.initializers.constant(self.init_value), ())
+        return jnp.where(x >= 0, x, a.astype(x.dtype) * x)
