@@ -11,6 +11,7 @@ a failed build, which leaves no dataset behind (TFDS builds in an ``incomplete.*
 from __future__ import annotations
 
 import sys
+from pathlib import Path
 
 from absl import app, flags
 
@@ -31,6 +32,10 @@ def prepare(name: str, manual_dir: str, data_dir: str | None = None, *, overwrit
     from jaxfuse.data.datasets import get_builder
 
     builder = get_builder(name, data_dir)
+    manual = Path(manual_dir).expanduser()
+    if not manual.is_dir() or not any(manual.iterdir()):
+        raise images.ImageError(f"--manual_dir {manual} does not exist or is empty; for {name} it "
+                                f"should hold:\n{builder.MANUAL_DOWNLOAD_INSTRUCTIONS}")
     if builder.is_prepared() and not overwrite:
         print(f"{name}: already prepared in {builder.data_dir} (pass --overwrite to rebuild)")
         return dict(builder.info.metadata)
@@ -39,7 +44,7 @@ def prepare(name: str, manual_dir: str, data_dir: str | None = None, *, overwrit
             else tfds.download.GenerateMode.REUSE_DATASET_IF_EXISTS)
     tfds.disable_progress_bar()  # ours counts pairs against a known total
     builder.download_and_prepare(download_config=tfds.download.DownloadConfig(
-        manual_dir=manual_dir, download_mode=mode, try_download_gcs=False))
+        manual_dir=str(manual), download_mode=mode, try_download_gcs=False))
     return dict(builder.info.metadata)
 
 

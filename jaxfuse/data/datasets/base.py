@@ -194,15 +194,32 @@ class PairBuilder(tfds.core.GeneratorBasedBuilder, skip_registration=True):
         """Pairs files by name (then by stem, ``01.png`` with ``01.jpg``); reports the unpaired."""
         ir, vi = images.list_images(ir_dir), images.list_images(vi_dir)
         pairs = {n: (ir[n], vi[n]) for n in sorted(set(ir) & set(vi))}
-        left_ir = {Path(n).stem: p for n, p in ir.items() if n not in pairs}
-        left_vi = {Path(n).stem: p for n, p in vi.items() if n not in pairs}
+        left_ir = _by_stem(p for n, p in ir.items() if n not in pairs)
+        left_vi = _by_stem(p for n, p in vi.items() if n not in pairs)
         for stem in sorted(set(left_ir) & set(left_vi)):
-            pairs[left_ir[stem].name] = (left_ir.pop(stem), left_vi.pop(stem))
-        for p in sorted(left_ir.values()):
-            self.skip(split, str(p), f"no counterpart in {vi_dir}")
-        for p in sorted(left_vi.values()):
-            self.skip(split, str(p), f"no counterpart in {ir_dir}")
+            a, b = left_ir[stem], left_vi[stem]
+            if len(a) == 1 and len(b) == 1:
+                pairs[a[0].name] = (a[0], b[0])
+                del left_ir[stem], left_vi[stem]
+        for side, other, left, left_other in ((ir_dir, vi_dir, left_ir, left_vi),
+                                              (vi_dir, ir_dir, left_vi, left_ir)):
+            for stem, files in sorted(left.items()):
+                for p in files:
+                    if len(files) > 1:
+                        why = f"ambiguous: {len(files)} files named {stem}.* in {side}"
+                    elif stem in left_other:
+                        why = f"several files named {stem}.* in {other} could be its counterpart"
+                    else:
+                        why = f"no counterpart in {other}"
+                    self.skip(split, str(p), why)
         return [Pair(prefix + n, a, b) for n, (a, b) in sorted(pairs.items())]
+
+
+def _by_stem(paths) -> dict[str, list[Path]]:
+    out = collections.defaultdict(list)
+    for p in sorted(paths):
+        out[p.stem].append(p)
+    return dict(out)
 
 
 def _check_unique(split: str, pairs: list[Pair]) -> None:
