@@ -30,7 +30,8 @@ Clone or download https://github.com/Linfeng-Tang/MSRS and pass its root as --ma
   <manual_dir>/train/Segmentation_labels/00001D.png   (class-index PNGs, optional)
   <manual_dir>/test/{ir,vi,Segmentation_labels}/...   (361 pairs)
 Other folders of the release (Segmentation_visualize, ...) are ignored. A split folder or the
-Segmentation_labels folder that is missing is reported; 'label' is then empty (0x0)."""
+Segmentation_labels folder that is missing is reported; items of a split without labels
+have no 'label'; pairs without a mask in a labelled split get an empty (0, 0) one."""
 
     def _extra_features(self):
         return {"label": tfds.features.Tensor(
@@ -47,7 +48,7 @@ Segmentation_labels folder that is missing is reported; 'label' is then empty (0
             pairs = self.match(split, base.find_dir(d, "ir"), base.find_dir(d, "vi"))
             labels = base.find_dir(d, "Segmentation_labels", required=False)
             if labels is None:
-                self.note(f"no {d}/Segmentation_labels folder: 'label' is empty for the {split} split")
+                self.note(f"no {d}/Segmentation_labels folder: split {split!r} has no 'label'")
             else:
                 found = {p.name: p for p in labels.iterdir() if p.is_file()}
                 missing = [p.name for p in pairs if p.name not in found]
