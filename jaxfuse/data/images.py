@@ -18,6 +18,7 @@ import numpy as np
 from PIL import Image, UnidentifiedImageError
 
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff")
+GRAY_MODES = ("L", "1", "I", "I;16", "I;16B", "I;16L")  # PIL modes read as (H, W, 1)
 
 
 class ImageError(ValueError):
@@ -40,17 +41,15 @@ def read_image(path: str | os.PathLike) -> np.ndarray:
 
 
 def _to_uint8(img: Image.Image, path: Path) -> np.ndarray:
-    if img.mode in ("I;16", "I;16B", "I;16L", "I"):
+    if img.mode in GRAY_MODES[2:]:
         a = np.asarray(img).astype(np.float64)
         if a.max() > 65535 or a.min() < 0:
             raise ImageError(f"{path}: {img.mode} values outside 0..65535")
         return np.round(a / 257.0).astype(np.uint8)[..., None]
     if img.mode == "F":
         raise ImageError(f"{path}: floating-point images are not supported; save as 8/16-bit")
-    if img.mode == "L":
-        return np.asarray(img, dtype=np.uint8)[..., None]
-    if img.mode == "1":
-        return (np.asarray(img, dtype=np.uint8) * 255)[..., None]
+    if img.mode in ("L", "1"):
+        return np.asarray(img.convert("L"), dtype=np.uint8)[..., None]
     if img.mode in ("RGB;16", "RGB48"):  # pragma: no cover - rare Pillow modes
         raise ImageError(f"{path}: 48-bit RGB is not supported; save as 8-bit")
     return np.asarray(img.convert("RGB"), dtype=np.uint8)
@@ -84,14 +83,15 @@ def pair_folders(ir_dir: str | os.PathLike, vi_dir: str | os.PathLike) -> list[t
     """Pairs ``ir_dir/NAME`` with ``vi_dir/NAME``; returns sorted (name, ir_path, vi_path).
 
     Names pair by file name; if that leaves files unmatched they pair by stem (``01.png`` with
-    ``01.jpg``). Any file still without a counterpart is an error that lists them.
+    ``01.jpg``; the pair is then named after the ir file). Any file still without a
+    counterpart is an error that lists them.
     """
     ir, vi = list_images(ir_dir), list_images(vi_dir)
     if set(ir) != set(vi):
         ir_stems = {Path(n).stem: p for n, p in ir.items()}
         vi_stems = {Path(n).stem: p for n, p in vi.items()}
         if len(ir_stems) == len(ir) and len(vi_stems) == len(vi) and set(ir_stems) == set(vi_stems):
-            return [(s, ir_stems[s], vi_stems[s]) for s in sorted(ir_stems)]
+            return [(ir_stems[s].name, ir_stems[s], vi_stems[s]) for s in sorted(ir_stems)]
         only_ir = sorted(set(ir) - set(vi))
         only_vi = sorted(set(vi) - set(ir))
         raise ImageError(

@@ -1,0 +1,48 @@
+"""Device mesh and shardings: batch on a ``data`` axis, parameters replicated.
+
+The same code runs on one CPU, N host devices (``XLA_FLAGS=--xla_force_host_platform_device_count=N``),
+a GPU, or several hosts (``jax.distributed.initialize()``, auto-detected on TPU pods, SLURM and
+Open MPI, or configured by the ``JAX_COORDINATOR_ADDRESS`` / ``JAX_NUM_PROCESSES`` /
+``JAX_PROCESS_ID`` environment variables).
+"""
+
+import os
+
+import jax
+import numpy as np
+from jax.sharding import NamedSharding, PartitionSpec as P
+
+DATA_AXIS = "data"
+_DISTRIBUTED_ENV = ("JAX_COORDINATOR_ADDRESS", "SLURM_JOB_ID", "OMPI_COMM_WORLD_SIZE", "TPU_WORKER_HOSTNAMES")
+
+
+def maybe_initialize_distributed(mode: str = "auto") -> None:
+    """Starts multi-host JAX: ``mode`` is "auto" (when the environment names a cluster), "on" or "off"."""
+    if mode == "off" or (mode == "auto" and not any(v in os.environ for v in _DISTRIBUTED_ENV)):
+        return
+    if mode not in ("on", "auto"):
+        raise ValueError(f"distributed must be 'auto', 'on' or 'off', got {mode!r}")
+    jax.distributed.initialize()
+
+
+def make_mesh() -> jax.sharding.Mesh:
+    """A 1-D mesh over every device of every process.
+
+    Axis type Auto: model code is written as single-device code and XLA (GSPMD) inserts the
+    all-reduces; no op in the models needs explicit sharding annotations.
+    """
+    return jax.make_mesh((jax.device_count(),), (DATA_AXIS,), axis_types=(jax.sharding.AxisType.Auto,))
+
+
+def batch_sharding(mesh) -> NamedSharding:
+    return NamedSharding(mesh, P(DATA_AXIS))
+
+
+def replicated(mesh) -> NamedSharding:
+    return NamedSharding(mesh, P())
+
+
+def global_batch(local_batch: dict, sharding: NamedSharding) -> dict:
+    """Assembles each process's local batch into one global array sharded on ``data``."""
+    return jax.tree.map(lambda x: jax.make_array_from_process_local_data(sharding, np.asarray(x)),
+                        local_batch)

@@ -1,0 +1,233 @@
+"""python -m jaxfuse.train --config configs/siba.py --workdir DIR [--config.x=y ...]
+
+One trainer for every model (big_vision style): models enter through the registry hooks
+(``jaxfuse.models``). One ``jax.jit``-compiled step over a mesh of all devices: the batch is
+sharded on the ``data`` axis, parameters and optimizer state are replicated, XLA inserts the
+gradient all-reduce. Rerunning the same command resumes from the last checkpoint, data
+iterator included, so a resumed run sees exactly the batches an uninterrupted one would.
+"""
+
+from __future__ import annotations
+
+import re
+import sys
+import time
+
+import jax
+import jax.numpy as jnp
+import ml_collections
+import numpy as np
+import optax
+from absl import app, flags, logging
+from flax import traverse_util
+from jax.experimental import multihost_utils
+from ml_collections import config_flags
+
+from jaxfuse import checkpoint, models, sharding
+from jaxfuse.data import pipeline, sources
+
+_CONFIG = config_flags.DEFINE_config_file("config", None, "configs/<model>.py[:presets]", lock_config=True)
+_WORKDIR = flags.DEFINE_string("workdir", None, "Where checkpoints and TensorBoard events go.")
+
+
+class NonFiniteLossError(FloatingPointError):
+    """Training produced a NaN/Inf; the last checkpoint on disk is still the last good one."""
+
+
+# ----------------------------------------------------------------------------------------------
+# Optimiser: the official Adam + StepLR + global-norm clipping, with frozen subtrees.
+# ----------------------------------------------------------------------------------------------
+def make_schedule(t: ml_collections.ConfigDict, steps_per_epoch: int):
+    """StepLR: lr * decay every ``lr_decay_every_epochs`` epochs, floored at ``min_learning_rate``."""
+    return optax.exponential_decay(
+        t.learning_rate, transition_steps=max(1, t.lr_decay_every_epochs * steps_per_epoch),
+        decay_rate=t.lr_decay, staircase=True, end_value=t.min_learning_rate)
+
+
+def frozen_labels(params, patterns) -> dict:
+    """Labels each parameter "frozen" if its "a/b/kernel" path matches any regex, else "trained"."""
+    compiled = [re.compile(p) for p in patterns]
+    flat = traverse_util.flatten_dict(params)
+    labels = {k: "frozen" if any(c.match("/".join(k)) for c in compiled) else "trained" for k in flat}
+    return traverse_util.unflatten_dict(labels)
+
+
+def make_optimizer(t: ml_collections.ConfigDict, schedule, params, freeze) -> optax.GradientTransformation:
+    """PyTorch order: clip_grad_norm_ on the raw gradients, then Adam (L2 weight decay inside)."""
+    parts = [optax.clip_by_global_norm(t.clip_grad_norm)] if t.clip_grad_norm > 0 else []
+    if t.weight_decay:
+        parts.append(optax.add_decayed_weights(t.weight_decay))
+    parts += [optax.scale_by_adam(), optax.scale_by_learning_rate(schedule)]
+    tx = optax.chain(*parts)
+    if not freeze:
+        return tx
+    return optax.multi_transform({"trained": tx, "frozen": optax.set_to_zero()}, frozen_labels(params, freeze))
+
+
+def init_from_checkpoint(params, path: str):
+    """Copies every parameter of a checkpoint whose path and shape match; logs what was not."""
+    loaded, _ = checkpoint.load_params(path)
+    flat, src = traverse_util.flatten_dict(params), traverse_util.flatten_dict(loaded)
+    taken = {k: jnp.asarray(src[k], v.dtype) for k, v in flat.items() if k in src and src[k].shape == v.shape}
+    logging.info("init_from %s: %d of %d parameters loaded; not found or mis-shaped: %s", path,
+                 len(taken), len(flat), ["/".join(k) for k in flat if k not in taken][:20])
+    return traverse_util.unflatten_dict({**flat, **taken})
+
+
+# ----------------------------------------------------------------------------------------------
+# Training
+# ----------------------------------------------------------------------------------------------
+def train(config: ml_collections.ConfigDict, workdir: str) -> dict:
+    """Trains (or resumes) and returns the final state (host arrays are not fetched)."""
+    # ---- start-up and mesh ----
+    sharding.maybe_initialize_distributed(config.distributed)
+    mesh = sharding.make_mesh()
+    data_sharding, repl = sharding.batch_sharding(mesh), sharding.replicated(mesh)
+    if config.train.batch_size % jax.device_count():
+        raise ValueError(f"train.batch_size={config.train.batch_size} must be divisible by the "
+                         f"{jax.device_count()} devices")
+    spec = models.get(config.model_name)
+    stage = spec.stages.get(config.stage)
+    if stage is None:
+        raise ValueError(f"{config.model_name} has no stage {config.stage!r}; stages: {sorted(spec.stages)}")
+
+    # ---- data ----
+    d = config.data
+    source = sources.make_source(
+        d.source, split=d.split, data_dir=d.data_dir or None, min_size=d.patch_size,
+        synthetic_pairs=d.synthetic_pairs, synthetic_size=d.synthetic_size, seed=config.seed)
+    steps_per_epoch = max(1, len(source) // config.train.batch_size)
+    num_steps = config.train.num_steps or config.train.epochs * steps_per_epoch
+    dataset = pipeline.train_dataset(
+        source, batch_size=config.train.batch_size, patch=d.patch_size, margin=d.crop_margin,
+        flips=d.flips, rot90=d.rot90, seed=config.seed, process_index=jax.process_index(),
+        process_count=jax.process_count(), num_workers=d.num_workers)
+    data_iter = iter(dataset)
+    logging.info("data: %r, %d steps/epoch, %d steps", source, steps_per_epoch, num_steps)
+
+    # ---- model and optimiser ----
+    module = spec.build(config.model.to_dict(), dtype=config.dtype)
+    p = d.patch_size
+    dummy = jnp.zeros((1, p, p, 1), jnp.float32)
+    schedule = make_schedule(config.train, steps_per_epoch)
+    freeze = tuple(stage.freeze) + tuple(config.freeze)
+
+    def init_state(rng):
+        params = module.init(rng, dummy, dummy)["params"]
+        tx = make_optimizer(config.train, schedule, params, freeze)
+        return {"step": jnp.zeros((), jnp.int32), "params": params, "opt_state": tx.init(params)}
+
+    abstract = jax.eval_shape(init_state, jax.random.key(config.seed))
+    tx = make_optimizer(config.train, schedule, abstract["params"], freeze)
+    state_sharding = jax.tree.map(lambda _: repl, abstract)
+    abstract = jax.tree.map(lambda a, s: jax.ShapeDtypeStruct(a.shape, a.dtype, sharding=s), abstract, state_sharding)
+
+    # ---- state: resume, or initialise (optionally from another checkpoint) ----
+    mgr = checkpoint.manager(f"{workdir}/checkpoints", keep=config.train.keep_checkpoints)
+    if mgr.latest_step() is not None:
+        state = checkpoint.restore(mgr, mgr.latest_step(), abstract, data_iter)
+        logging.info("resumed from step %d", int(state["step"]))
+    else:
+        state = jax.jit(init_state, out_shardings=state_sharding)(jax.random.key(config.seed))
+        if config.init_from:
+            params = init_from_checkpoint(jax.device_get(state["params"]), config.init_from)
+            state = jax.device_put({**state, "params": params, "opt_state": tx.init(params)}, state_sharding)
+
+    # ---- the update step ----
+    loss_fn = spec.loss_fn(module, config)
+
+    def train_step(state, batch):
+        rng = jax.random.fold_in(jax.random.key(config.seed), state["step"])
+        (loss, metrics), grads = jax.value_and_grad(loss_fn, has_aux=True)(state["params"], batch, rng)
+        updates, opt_state = tx.update(grads, state["opt_state"], state["params"])
+        metrics = {**metrics, "loss": loss, "grad_norm": optax.global_norm(grads),
+                   "learning_rate": schedule(state["step"])}
+        new_state = {"step": state["step"] + 1, "params": optax.apply_updates(state["params"], updates),
+                     "opt_state": opt_state}
+        return new_state, metrics
+
+    step_fn = jax.jit(train_step, donate_argnums=0, out_shardings=(state_sharding, repl))
+    predict_fn = jax.jit(lambda params, ir, vi: spec.predict(module, params, ir, vi))
+    return _loop(config, workdir, mgr, state, data_iter, step_fn, predict_fn, data_sharding, num_steps)
+
+
+def _loop(config, workdir, mgr, state, data_iter, step_fn, predict_fn, data_sharding, num_steps):
+    """Dispatches step n, then checks step n-1's metrics on the host, so the device never waits."""
+    from clu import metric_writers, parameter_overview, periodic_actions  # noqa: PLC0415 (imports TF)
+
+    is_chief = jax.process_index() == 0
+    writer = metric_writers.create_default_writer(workdir, just_logging=not is_chief, asynchronous=True)
+    first_step = int(jax.device_get(state["step"]))
+    if first_step == 0:
+        parameter_overview.log_parameter_overview(jax.device_get(state["params"]))
+        flat = traverse_util.flatten_dict(config.to_dict(), sep=".")
+        writer.write_hparams({k: v if isinstance(v, (int, float, str, bool)) else str(v) for k, v in flat.items()})
+    hooks = [periodic_actions.ReportProgress(num_train_steps=num_steps, writer=writer,
+                                             every_steps=config.train.log_every)] if is_chief else []
+    bar = _progress_bar(first_step, num_steps) if is_chief and sys.stderr.isatty() else None
+    t = config.train
+    sample, pending, history = None, None, []
+
+    def check(step, metrics):
+        host = jax.device_get(metrics)
+        if not all(np.isfinite(v) for v in host.values()):
+            raise NonFiniteLossError(
+                f"non-finite training metrics at step {step}: {host}. Stopped; the last checkpoint in "
+                f"{workdir}/checkpoints (step {mgr.latest_step()}) is the last good state. Lower "
+                "train.learning_rate or check the data.")
+        history.append(host)
+        if step % t.log_every == 0 or step == num_steps:
+            writer.write_scalars(step, {k: float(np.mean([h[k] for h in history])) for k in host})
+            history.clear()
+
+    try:
+        for step in range(first_step + 1, num_steps + 1):
+            batch = sharding.global_batch(next(data_iter), data_sharding)
+            if sample is None:
+                sample = batch
+            state, metrics = step_fn(state, batch)
+            if pending is not None:
+                check(*pending)
+            pending = (step, metrics)
+            for hook in hooks:
+                hook(step)
+            if bar is not None:
+                bar.update(1)
+            if step % t.image_every == 0 or step == num_steps:
+                _write_images(writer, step, sample, predict_fn(state["params"], sample["ir"], sample["vi"]))
+            if step % t.checkpoint_every == 0 or step == num_steps:
+                check(*pending)
+                pending = None
+                checkpoint.save(mgr, step, state, config.to_dict(), data_iter)
+        if pending is not None:
+            check(*pending)
+    finally:
+        mgr.wait_until_finished()
+        writer.flush()
+        if bar is not None:
+            bar.close()
+    return state
+
+
+def _write_images(writer, step, batch, fused):
+    """ir | vi | fused side by side for up to 4 samples, clamped to [0, 1]."""
+    rows = [jnp.concatenate([batch["ir"][i], batch["vi"][i], jnp.clip(fused[i], 0, 1)], axis=1)
+            for i in range(min(4, fused.shape[0]))]
+    writer.write_images(step, {"ir|vi|fused": np.asarray(multihost_utils.process_allgather(jnp.stack(rows), tiled=True))})
+
+
+def _progress_bar(first_step, num_steps):
+    from tqdm import tqdm  # noqa: PLC0415
+
+    return tqdm(total=num_steps, initial=first_step, unit="step", dynamic_ncols=True)
+
+
+def main(argv):
+    del argv
+    if _WORKDIR.value is None or _CONFIG.value is None:
+        raise app.UsageError("--config and --workdir are required")
+    train(_CONFIG.value, _WORKDIR.value)
+
+
+if __name__ == "__main__":
+    app.run(main)
