@@ -1,0 +1,78 @@
+"""Small 2-D filtering helpers shared by the metrics (batched over (B, H, W), static kernels).
+
+MATLAB vocabulary is used on purpose, because the reference toolbox is MATLAB code:
+
+* ``correlate(x, k, "valid")`` is ``filter2(k, x, 'valid')``;
+* ``correlate(x, k, "same", pad="zero")`` is ``filter2(k, x, 'same')`` (``conv2(x, rot90(k, 2), 'same')``);
+* ``pad="edge"`` is ``imfilter(..., 'replicate')``, ``pad="symmetric"`` is ``imfilter(..., 'symmetric')``
+  (edge pixel repeated) and ``pad="reflect"`` is the "periodic extension" of the Nabf code
+  (edge pixel not repeated).
+
+For an even kernel size MATLAB's centre is ``floor((k + 1) / 2)`` (1-based), so a 2-tap kernel
+looks one pixel forward; ``same`` padding follows that rule.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import jax
+import jax.numpy as jnp
+
+
+def gaussian_1d(size: int, sigma: float) -> np.ndarray:
+    """1-D factor of ``fspecial('gaussian', size, sigma)`` (its outer product is the 2-D kernel;
+    no tail is small enough to be zeroed by fspecial for the sizes used here)."""
+    r = (size - 1) / 2.0
+    x = np.arange(-r, r + 1)
+    h = np.exp(-(x * x) / (2.0 * sigma * sigma))
+    return h / h.sum()
+
+
+def _pad(x, kh: int, kw: int, pad: str):
+    top, left = (kh - 1) // 2, (kw - 1) // 2
+    widths = ((0, 0), (top, kh - 1 - top), (left, kw - 1 - left))
+    mode = {"zero": "constant", "edge": "edge", "symmetric": "symmetric", "reflect": "reflect"}[pad]
+    return jnp.pad(x, widths, mode=mode)
+
+
+def correlate(x, kernel, mode: str = "valid", pad: str = "zero"):
+    """2-D correlation of every image in ``x`` (B, H, W) with a fixed kernel.
+
+    ``kernel`` is a 2-D array, or a ``(column, row)`` pair of 1-D factors for a separable one
+    (two 1-D passes; with integer factors the result is exact for integer-valued images,
+    which matters where the reference code tests gradients for exact zeros).
+    """
+    sep = isinstance(kernel, tuple)
+    k = (np.outer(*kernel) if sep else np.asarray(kernel, dtype=np.float64))
+    if mode == "same":
+        x = _pad(x, *k.shape, pad)
+    elif mode != "valid":
+        raise ValueError(f"mode must be 'valid' or 'same', not {mode!r}")
+    if sep:
+        col, row = (np.asarray(v, dtype=np.float64) for v in kernel)
+        return _conv(_conv(x, col[:, None]), row[None, :])
+    return _conv(x, k)
+
+
+def _conv(x, k: np.ndarray):
+    kern = jnp.asarray(k, dtype=x.dtype)[None, None]
+    out = jax.lax.conv_general_dilated(
+        x[:, None], kern, window_strides=(1, 1), padding="VALID",
+        precision=jax.lax.Precision.HIGHEST)
+    return out[:, 0]
+
+
+def box_sum(x, size: int):
+    """Sum over every ``size`` x ``size`` window ('valid'); exact for integer-valued inputs."""
+    c = jnp.cumsum(jnp.cumsum(jnp.pad(x, ((0, 0), (1, 0), (1, 0))), axis=1), axis=2)
+    return (c[:, size:, size:] - c[:, :-size, size:] - c[:, size:, :-size] + c[:, :-size, :-size])
+
+
+def windows(x, size: int = 3):
+    """The ``size**2`` shifted 'valid' views of ``x``, in MATLAB column-major window order.
+
+    Returns (size*size, B, H - size + 1, W - size + 1): entry ``i`` is window element ``i`` of
+    ``block(:)``, i.e. rows vary fastest.
+    """
+    h, w = x.shape[1] - size + 1, x.shape[2] - size + 1
+    return jnp.stack([x[:, r:r + h, c:c + w] for c in range(size) for r in range(size)])
