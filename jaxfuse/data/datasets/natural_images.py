@@ -26,7 +26,7 @@ class NaturalImages(base.PairBuilder):
     BUILDER_CONFIGS = [
         NaturalConfig(name="short256", short_side=256, description=(
             "shorter side resized to 256 (bicubic, antialiased; smaller images kept): COCO "
-            "train2017 becomes ~118k images of ~256x340, ~25 GiB before zlib")),
+            "train2017 becomes ~118k images of ~256x341, ~29 GiB before zlib")),
         NaturalConfig(name="original", description="images as they are (COCO: ~100 GiB raw)"),
     ]
     MANUAL_DOWNLOAD_INSTRUCTIONS = """\
