@@ -48,7 +48,8 @@ def get_builder(name: str, data_dir: str | os.PathLike | None = None) -> PairBui
     if config and config not in configs:
         raise KeyError(f"dataset {base!r} has no config {config!r}; configs: {configs or 'none'}")
     kwargs = {"config": config} if config else {}
-    return cls(data_dir=str(data_dir or default_data_dir()), file_format="array_record", **kwargs)
+    root = os.path.abspath(os.path.expanduser(str(data_dir or default_data_dir())))
+    return cls(data_dir=root, file_format="array_record", **kwargs)
 
 
 class TfdsSource:
@@ -62,7 +63,7 @@ class TfdsSource:
         self.name, self.split = name, split
         builder = get_builder(name, data_dir)
         if not builder.is_prepared():
-            root = Path(data_dir or default_data_dir())
+            root = Path(os.path.abspath(os.path.expanduser(str(data_dir or default_data_dir()))))
             raise DatasetNotPreparedError(
                 f"dataset {name!r} is not prepared in {root} (expected {builder.data_dir}/"
                 f"dataset_info.json). Build it with:\n  python -m jaxfuse.data.prepare --dataset "
