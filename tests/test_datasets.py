@@ -279,6 +279,14 @@ def test_bad_pairs_are_reported_and_skipped(tmp_path):
         tfds_source("msrs", "test", tmp_path / "out")
 
 
+def test_nothing_left_is_a_clear_error(tmp_path):
+    _png(tmp_path / "T" / "ir" / "a.png")
+    _png(tmp_path / "T" / "vi" / "a.png", h=9, c=3)
+    with pytest.raises(images.ImageError, match="every pair of split 'test' was skipped"):
+        _build("tno", tmp_path / "T", tmp_path / "out")
+    assert not get_builder("tno", tmp_path / "out").is_prepared()
+
+
 def test_ambiguous_stems_reported(tmp_path):
     _png(tmp_path / "T" / "ir" / "x.png")
     _png(tmp_path / "T" / "ir" / "x.bmp")

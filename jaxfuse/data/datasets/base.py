@@ -151,7 +151,7 @@ class PairBuilder(tfds.core.GeneratorBasedBuilder, skip_registration=True):
 
     def _generate_examples(self, split: str, pairs: list[Pair]):
         n = n_labelled = 0
-        bar = _progress(pairs, f"{self.name} {split}", self.show_progress)
+        bar = progress(pairs, f"{self.name} {split}", self.show_progress)
         for pair in bar:
             try:
                 ir = images.read_gray(pair.ir)
@@ -164,6 +164,10 @@ class PairBuilder(tfds.core.GeneratorBasedBuilder, skip_registration=True):
             n += 1
             n_labelled += bool(extras.pop("_labelled", False))
             yield pair.name, {"ir": ir, "vi": vi, "name": pair.name, **extras}
+        if n == 0:
+            skipped = [m for m in self._report["skipped"] if m.startswith(f"[{split}]")]
+            raise images.ImageError(f"{self.name}: every pair of split {split!r} was skipped, nothing "
+                                    "to build:\n  " + "\n  ".join(skipped[:10]))
         self._report["counts"][split] = n
         self._report["labelled"][split] = n_labelled
         expected = self.EXPECTED_SPLITS.get(split)
@@ -230,7 +234,7 @@ def _check_unique(split: str, pairs: list[Pair]) -> None:
                                 "each pair name must be unique within a split")
 
 
-def _progress(items, desc: str, enabled: bool):
+def progress(items, desc: str, enabled: bool):
     if not enabled:
         return items
     from tqdm import tqdm

@@ -52,7 +52,7 @@ Names are paths relative to manual_dir. Gray images stay (H, W, 1); colour ones 
 
     def _generate_examples(self, split, pairs):
         n = 0
-        for pair in base._progress(pairs, f"{self.name} {split}", self.show_progress):
+        for pair in base.progress(pairs, f"{self.name} {split}", self.show_progress):
             try:
                 img = base.squeeze_gray(images.read_image(pair.ir))
             except images.ImageError as e:
@@ -60,6 +60,8 @@ Names are paths relative to manual_dir. Gray images stay (H, W, 1); colour ones 
                 continue
             n += 1
             yield pair.name, {"image": resize_short(img, self.builder_config.short_side), "name": pair.name}
+        if n == 0:
+            raise images.ImageError(f"{self.name}: no decodable image among {len(pairs)} files")
         self._report["counts"][split] = n
         self._flush()
 
