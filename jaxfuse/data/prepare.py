@@ -21,7 +21,8 @@ _DATASET = flags.DEFINE_string("dataset", None, "name[/config], e.g. msrs, harva
 _MANUAL_DIR = flags.DEFINE_string("manual_dir", None, "the unpacked official release", required=True)
 _DATA_DIR = flags.DEFINE_string("data_dir", None, "where to write (default $TFDS_DATA_DIR or "
                                 "~/tensorflow_datasets)")
-_OVERWRITE = flags.DEFINE_bool("overwrite", False, "rebuild even if already prepared")
+_OVERWRITE = flags.DEFINE_bool("overwrite", False, "rebuild even if already prepared (deletes the "
+                                "existing build first)")
 
 
 def prepare(name: str, manual_dir: str, data_dir: str | None = None, *, overwrite: bool = False,
