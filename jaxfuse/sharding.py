@@ -25,13 +25,15 @@ def maybe_initialize_distributed(mode: str = "auto") -> None:
     jax.distributed.initialize()
 
 
-def make_mesh() -> jax.sharding.Mesh:
-    """A 1-D mesh over every device of every process.
+def make_mesh(devices=None) -> jax.sharding.Mesh:
+    """A 1-D mesh over ``devices`` (default: every device of every process).
 
     Axis type Auto: model code is written as single-device code and XLA (GSPMD) inserts the
     all-reduces; no op in the models needs explicit sharding annotations.
     """
-    return jax.make_mesh((jax.device_count(),), (DATA_AXIS,), axis_types=(jax.sharding.AxisType.Auto,))
+    devices = jax.devices() if devices is None else devices
+    return jax.make_mesh((len(devices),), (DATA_AXIS,), axis_types=(jax.sharding.AxisType.Auto,),
+                         devices=devices)
 
 
 def batch_sharding(mesh) -> NamedSharding:

@@ -77,15 +77,15 @@ def init_from_checkpoint(params, path: str):
 # ----------------------------------------------------------------------------------------------
 # Training
 # ----------------------------------------------------------------------------------------------
-def train(config: ml_collections.ConfigDict, workdir: str) -> dict:
-    """Trains (or resumes) and returns the final state (host arrays are not fetched)."""
+def train(config: ml_collections.ConfigDict, workdir: str, mesh=None) -> dict:
+    """Trains (or resumes) and returns the final state; ``mesh`` defaults to all devices."""
     # ---- start-up and mesh ----
     sharding.maybe_initialize_distributed(config.distributed)
-    mesh = sharding.make_mesh()
+    mesh = mesh or sharding.make_mesh()
     data_sharding, repl = sharding.batch_sharding(mesh), sharding.replicated(mesh)
-    if config.train.batch_size % jax.device_count():
+    if config.train.batch_size % mesh.size:
         raise ValueError(f"train.batch_size={config.train.batch_size} must be divisible by the "
-                         f"{jax.device_count()} devices")
+                         f"{mesh.size} devices")
     spec = models.get(config.model_name)
     stage = spec.stages.get(config.stage)
     if stage is None:

@@ -52,14 +52,32 @@ class Conv2d(nn.Module):
             pad = 0
         cin = x.shape[-1] // self.groups
         kernel = self.param("kernel", torch_uniform_kernel_init(), (k, k, cin, self.features))
-        y = jax.lax.conv_general_dilated(
-            x.astype(self.dtype), kernel.astype(self.dtype), (self.strides, self.strides),
-            ((pad, pad), (pad, pad)), dimension_numbers=("NHWC", "HWIO", "NHWC"),
-            feature_group_count=self.groups)
+        x, kernel = x.astype(self.dtype), kernel.astype(self.dtype)
+        if k == 1 and self.strides == 1 and pad == 0 and self.groups == 1:
+            y = x @ kernel[0, 0]  # pointwise conv as a matmul
+        elif self.groups == x.shape[-1] == self.features and self.strides == 1:
+            y = _depthwise(x, kernel[:, :, 0, :], pad)
+        else:
+            y = jax.lax.conv_general_dilated(
+                x, kernel, (self.strides, self.strides), ((pad, pad), (pad, pad)),
+                dimension_numbers=("NHWC", "HWIO", "NHWC"), feature_group_count=self.groups)
         if self.use_bias:
             bias = self.param("bias", torch_uniform_bias_init(cin * k * k), (self.features,))
             y = y + bias.astype(self.dtype)
         return y
+
+
+def _depthwise(x, kernel_kxkxC, pad: int):
+    """Depthwise cross-correlation as k*k shifted multiply-adds.
+
+    Same arithmetic as a grouped convolution, but XLA's CPU backend runs grouped convolutions
+    (and above all their gradients) an order of magnitude slower than these fused elementwise
+    ops; on GPU both are memory-bound and this form fuses into one kernel.
+    """
+    k = kernel_kxkxC.shape[0]
+    h, w = x.shape[1] + 2 * pad - k + 1, x.shape[2] + 2 * pad - k + 1
+    xp = jnp.pad(x, ((0, 0), (pad, pad), (pad, pad), (0, 0)))
+    return sum(xp[:, i:i + h, j:j + w, :] * kernel_kxkxC[i, j] for i in range(k) for j in range(k))
 
 
 def conv1x1(features: int, use_bias: bool = False, dtype: Dtype = jnp.float32, name=None):

@@ -1,0 +1,103 @@
+"""Block shapes and invariants (no ../shared needed)."""
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+from jaxfuse.nn import layers, restormer, se, source_attention
+
+
+def _apply(module, *xs, seed=0):
+    params = module.init(jax.random.key(seed), *xs)
+    return module.apply(params, *xs), params
+
+
+def _np_corr(x, k, mode):
+    """Reference cross-correlation of (H, W) with (3, 3), NumPy padding mode."""
+    xp = np.pad(x, 1, mode=mode)
+    return sum(k[i, j] * xp[i:i + x.shape[0], j:j + x.shape[1]] for i in range(3) for j in range(3))
+
+
+@pytest.mark.parametrize("mode,np_mode", [("zeros", "constant"), ("reflect", "reflect")])
+def test_conv_padding_matches_numpy(mode, np_mode):
+    x = np.random.default_rng(0).random((1, 7, 5, 1), np.float32)
+    y, params = _apply(layers.Conv2d(1, 3, padding_mode=mode, use_bias=False), jnp.asarray(x))
+    k = np.asarray(params["params"]["kernel"])[:, :, 0, 0]
+    np.testing.assert_allclose(y[0, :, :, 0], _np_corr(x[0, :, :, 0], k, np_mode), atol=1e-6)
+
+
+def test_depthwise_matches_grouped_conv():
+    x = jax.random.normal(jax.random.key(1), (2, 9, 6, 4))
+    y, params = _apply(layers.depthwise3x3(4), x)
+    k = params["params"]["kernel"]
+    ref = jax.lax.conv_general_dilated(x, k, (1, 1), ((1, 1), (1, 1)),
+                                       dimension_numbers=("NHWC", "HWIO", "NHWC"), feature_group_count=4)
+    np.testing.assert_allclose(y, ref, atol=1e-5)
+
+
+def test_conv_default_init_is_torch_uniform():
+    x = jnp.zeros((1, 4, 4, 8))
+    _, params = _apply(layers.Conv2d(64, 3), x)
+    bound = 1 / np.sqrt(8 * 9)
+    assert np.abs(params["params"]["kernel"]).max() <= bound
+    assert np.abs(params["params"]["bias"]).max() <= bound
+    assert np.abs(params["params"]["kernel"]).max() > 0.8 * bound
+
+
+def test_prelu_single_slope():
+    y, params = _apply(layers.PReLU(), jnp.array([-2.0, 0.0, 3.0]))
+    assert params["params"]["slope"].shape == ()
+    np.testing.assert_allclose(y, [-0.5, 0.0, 3.0])
+
+
+def test_se_shapes_and_gate_range():
+    x = jax.random.normal(jax.random.key(0), (2, 5, 5, 48))
+    y, params = _apply(se.SqueezeExcite(), x)
+    assert params["params"]["fc1"]["kernel"].shape == (48, 3)
+    ratio = np.asarray(y / x)
+    assert np.all((ratio > 0) & (ratio < 1))  # a sigmoid gate per (sample, channel)
+
+
+@pytest.mark.parametrize("block", [se.ResSE(8), se.CBSM(8)])
+def test_se_blocks_shapes(block):
+    y, _ = _apply(block, jnp.ones((2, 7, 9, 1)))
+    assert y.shape == (2, 7, 9, 8)
+
+
+def test_channel_layernorm_normalises_over_channels():
+    x = jax.random.normal(jax.random.key(0), (1, 3, 3, 16)) * 5 + 2
+    y, _ = _apply(restormer.ChannelLayerNorm(), x)
+    np.testing.assert_allclose(y.mean(-1), 0, atol=1e-5)
+    np.testing.assert_allclose(y.var(-1), 1, atol=1e-3)
+
+
+def test_transposed_attention_is_channel_attention_over_whole_image():
+    rng = jax.random.split(jax.random.key(0), 3)
+    q, k, v = (jax.random.normal(r, (1, 6, 5, 8)) for r in rng)
+    tau = jnp.ones(2)
+    out = restormer.transposed_attention(q, k, v, tau, heads=2)
+    assert out.shape == (1, 6, 5, 8)
+    # Each output channel is a convex combination of its head's value channels.
+    v_flat = np.asarray(v).reshape(30, 2, 4)
+    out_flat = np.asarray(out).reshape(30, 2, 4)
+    weights = np.linalg.lstsq(v_flat[:, 0], out_flat[:, 0], rcond=None)[0]
+    np.testing.assert_allclose(weights.sum(0), 1, atol=1e-4)
+    # Every output pixel depends on every input pixel (through the L2 norms over H*W).
+    k2 = k.at[0, 5, 4].add(1.0)
+    changed = np.abs(restormer.transposed_attention(q, k2, v, tau, 2) - out)[0, 0, 0]
+    assert changed.max() > 0
+
+
+def test_mdta_gdfn_and_blocks_shapes():
+    x = jax.random.normal(jax.random.key(0), (2, 6, 7, 16))
+    y, params = _apply(restormer.RestormerBlock(heads=4), x)
+    assert y.shape == x.shape
+    attn = params["params"]["attn"]
+    assert attn["temperature"].shape == (4,)
+    assert attn["qkv1"]["kernel"].shape == (1, 1, 16, 48) and "bias" not in attn["qkv1"]
+    assert attn["qkv2"]["kernel"].shape == (3, 3, 1, 48)
+    assert params["params"]["mlp"]["project_in"]["kernel"].shape == (1, 1, 16, 32)  # expansion 1
+    y, params = _apply(source_attention.CrossAttentionBlock(heads=4), x, jnp.ones((2, 6, 7, 16)))
+    assert y.shape == x.shape
+    assert params["params"]["attn"]["qkv1"]["kernel"].shape == (1, 1, 16, 32)  # only k|v projected
