@@ -5,11 +5,15 @@ All take the shared :class:`jaxfuse.metrics.core.Context` (F fused, A infrared, 
 
 from __future__ import annotations
 
+import jax
 import jax.numpy as jnp
 
 
 def _mean(x):
-    return jnp.mean(x, axis=(1, 2))
+    # A true division by n (XLA turns "/ constant" into "* (1/constant)", which is inexact): a
+    # constant image must centre to exact zeros, so undefined correlations come out NaN.
+    n = jax.lax.optimization_barrier(jnp.asarray(x.shape[1] * x.shape[2], x.dtype))
+    return jnp.sum(x, axis=(1, 2)) / n
 
 
 def _centred(x):

@@ -1,0 +1,233 @@
+"""python -m jaxfuse.evaluate: score fused images with the fusion metrics of jaxfuse.metrics.
+
+    # one method
+    python -m jaxfuse.evaluate --fused results/siba --ir data/tno/ir --vi data/tno/vi --out report
+    # several methods side by side (comparison table + plot)
+    python -m jaxfuse.evaluate --fused siba=results/siba cddfuse=results/cddfuse \
+        --ir data/tno/ir --vi data/tno/vi --out report --metrics EN,SD,MI,VIF,Qabf,SSIM
+    # fuse with a checkpoint first, then score
+    python -m jaxfuse.evaluate --checkpoint ckpt/siba --ir data/tno/ir --vi data/tno/vi --out report
+
+Writes, per method, ``per_image.csv`` (``image`` then one column per metric), ``summary.json``
+and ``summary.md`` (mean +- std); with several methods each goes to ``OUT/<name>/`` and
+``OUT/comparison.{csv,md,png}`` compare them. Images are read as uint8 and reduced to gray by
+the convention's rule (``jaxfuse.metrics.conventions.to_gray``); a fused file is matched to its
+pair by file name, else by stem. A metric undefined on an image (constant image, image too
+small) is left empty in the CSV, named in a warning and counted in the summary.
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import json
+import sys
+import warnings
+from collections import defaultdict
+from pathlib import Path
+
+import numpy as np
+
+from jaxfuse.data.images import ImageError, atomic_write, list_images, pair_folders, read_image
+from jaxfuse.metrics import CONVENTIONS, LOWER_IS_BETTER, compute_metrics, parse_names, to_gray
+
+MAX_BATCH = 4  # images per jitted call (one compile per image size: short groups are padded)
+
+
+def _fused_file(fused_files: dict[str, Path], name: str, fused_dir) -> Path:
+    if name in fused_files:
+        return fused_files[name]
+    stem = Path(name).stem
+    matches = [p for n, p in fused_files.items() if Path(n).stem == stem]
+    if len(matches) != 1:
+        raise ImageError(f"{Path(fused_dir) / name}: no fused image for pair {name} in {fused_dir}")
+    return matches[0]
+
+
+def load_triplets(fused_dir, ir_dir, vi_dir, convention: str):
+    """[(name, fused, ir, vi)] as float64 gray arrays; errors name the offending file."""
+    fused_files = list_images(fused_dir)
+    out = []
+    for name, ir_path, vi_path in pair_folders(ir_dir, vi_dir):
+        f_path = _fused_file(fused_files, name, fused_dir)
+        imgs = [read_image(p) for p in (f_path, ir_path, vi_path)]
+        shapes = [im.shape[:2] for im in imgs]
+        if len(set(shapes)) != 1:
+            raise ImageError(f"pair {name}: sizes differ (H x W): fused {f_path} {shapes[0]}, "
+                             f"ir {ir_path} {shapes[1]}, vi {vi_path} {shapes[2]}")
+        out.append((name, *(to_gray(im, convention) for im in imgs)))
+    return out
+
+
+def evaluate_folder(fused_dir, ir_dir, vi_dir, names=None, convention="matlab", progress=True):
+    """Scores one folder of fused images; returns (image names, {metric: (N,) array})."""
+    names = parse_names(names)
+    triplets = load_triplets(fused_dir, ir_dir, vi_dir, convention)
+    groups = defaultdict(list)  # image size -> indices: one compilation per size
+    for i, t in enumerate(triplets):
+        groups[t[1].shape].append(i)
+    results = {n: np.full(len(triplets), np.nan) for n in names}
+    bar = _progress(len(triplets), Path(fused_dir).name) if progress else None
+    for idx in groups.values():
+        size = min(len(idx), MAX_BATCH)
+        for start in range(0, len(idx), size):
+            chunk = idx[start:start + size]
+            padded = chunk + [chunk[-1]] * (size - len(chunk))
+            batch = [np.stack([triplets[i][k] for i in padded]) for k in (1, 2, 3)]
+            scores = compute_metrics(*batch, names=names, convention=convention)
+            for n in names:
+                results[n][chunk] = scores[n][:len(chunk)]
+            if bar is not None:
+                bar.update(len(chunk))
+    if bar is not None:
+        bar.close()
+    image_names = [t[0] for t in triplets]
+    for n in names:
+        bad = [image_names[i] for i in np.flatnonzero(~np.isfinite(results[n]))]
+        if bad:
+            warnings.warn(f"{n} is undefined (NaN) for {len(bad)} image(s) in {fused_dir}: "
+                          f"{', '.join(bad[:10])}{' ...' if len(bad) > 10 else ''} "
+                          f"(constant image or image too small for the metric)", stacklevel=2)
+    return image_names, results
+
+
+def _progress(total, desc):
+    from tqdm import tqdm
+    return tqdm(total=total, desc=f"evaluate {desc}", unit="img", file=sys.stderr)
+
+
+def summarize(results: dict[str, np.ndarray]) -> dict[str, dict]:
+    summary = {}
+    for n, v in results.items():
+        ok = v[np.isfinite(v)]
+        summary[n] = {"mean": float(ok.mean()) if ok.size else None,
+                      "std": float(ok.std()) if ok.size else None,
+                      "n": int(ok.size), "undefined": int(v.size - ok.size)}
+    return summary
+
+
+def _fmt(x) -> str:
+    return "" if x is None or not np.isfinite(x) else f"{x + 0.0:.6g}"  # + 0.0: no "-0"
+
+
+def write_report(out: Path, image_names, results, meta: dict) -> dict:
+    names = list(results)
+    rows = [["image", *names]] + [[img, *(_fmt(results[n][i]) for n in names)]
+                                  for i, img in enumerate(image_names)]
+    _write_csv(out / "per_image.csv", rows)
+    summary = summarize(results)
+    atomic_write(out / "summary.json", lambda tmp: Path(tmp).write_text(
+        json.dumps({**meta, "images": len(image_names), "metrics": summary}, indent=2)))
+    lines = [f"# {meta.get('method', 'fused')}: {len(image_names)} images, "
+             f"convention `{meta['convention']}`", "", "| metric | mean ± std | undefined |",
+             "|---|---|---|"]
+    for n, s in summary.items():
+        ms = "n/a" if s["mean"] is None else f"{s['mean']:.4f} ± {s['std']:.4f}"
+        lines.append(f"| {n} | {ms} | {s['undefined']} |")
+    atomic_write(out / "summary.md", lambda tmp: Path(tmp).write_text("\n".join(lines) + "\n"))
+    return summary
+
+
+def _write_csv(path: Path, rows):
+    def write(tmp):
+        with open(tmp, "w", newline="") as fh:
+            csv.writer(fh).writerows(rows)
+    atomic_write(path, write)
+
+
+def write_comparison(out: Path, summaries: dict[str, dict], convention: str) -> None:
+    methods = list(summaries)
+    metrics = list(next(iter(summaries.values())))
+    cell = lambda s: "" if s["mean"] is None else f"{s['mean']:.4f} ± {s['std']:.4f}"  # noqa: E731
+    _write_csv(out / "comparison.csv", [["method", *metrics]] + [
+        [m, *(_fmt(summaries[m][k]["mean"]) for k in metrics)] for m in methods])
+    lines = [f"Convention `{convention}`; mean ± std per image; **bold** = best "
+             f"(lower is better for {', '.join(LOWER_IS_BETTER)}).", "",
+             "| method | " + " | ".join(metrics) + " |", "|---" * (len(metrics) + 1) + "|"]
+    best = {}
+    for k in metrics:
+        vals = {m: summaries[m][k]["mean"] for m in methods if summaries[m][k]["mean"] is not None}
+        if vals:
+            best[k] = (min if k in LOWER_IS_BETTER else max)(vals, key=vals.get)
+    for m in methods:
+        cells = [f"**{cell(summaries[m][k])}**" if best.get(k) == m else cell(summaries[m][k])
+                 for k in metrics]
+        lines.append(f"| {m} | " + " | ".join(cells) + " |")
+    atomic_write(out / "comparison.md", lambda tmp: Path(tmp).write_text("\n".join(lines) + "\n"))
+    _plot(out / "comparison.png", summaries, methods, metrics)
+
+
+def _plot(path: Path, summaries, methods, metrics):
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    cols = min(4, len(metrics))
+    rows = -(-len(metrics) // cols)
+    fig, axes = plt.subplots(rows, cols, figsize=(3.2 * cols, 2.6 * rows), squeeze=False)
+    x = np.arange(len(methods))
+    for ax, k in zip(axes.flat, metrics):
+        mean = [summaries[m][k]["mean"] or np.nan for m in methods]
+        std = [summaries[m][k]["std"] or 0.0 for m in methods]
+        ax.bar(x, mean, yerr=std, color=[f"C{i}" for i in range(len(methods))], capsize=3)
+        ax.set_title(k + (" (lower better)" if k in LOWER_IS_BETTER else ""), fontsize=9)
+        ax.set_xticks(x, methods, rotation=30, ha="right", fontsize=8)
+    for ax in list(axes.flat)[len(metrics):]:
+        ax.axis("off")
+    fig.tight_layout()
+    atomic_write(path, lambda tmp: fig.savefig(tmp, dpi=110, format="png"))
+    plt.close(fig)
+
+
+def _parse_fused(specs: list[str]) -> dict[str, str]:
+    methods = {}
+    for spec in specs:
+        name, sep, folder = spec.partition("=")
+        if not sep:
+            name, folder = Path(spec.rstrip("/")).name or "fused", spec
+        if name in methods:
+            raise ValueError(f"--fused: method name {name!r} given twice")
+        methods[name] = folder
+    return methods
+
+
+def main(argv=None) -> int:
+    p = argparse.ArgumentParser(prog="python -m jaxfuse.evaluate", description=__doc__.split("\n")[0],
+                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    src = p.add_mutually_exclusive_group(required=True)
+    src.add_argument("--fused", nargs="+", metavar="[NAME=]DIR", help="folder(s) of fused images")
+    src.add_argument("--checkpoint", help="fuse --ir/--vi with this checkpoint first (into OUT/fused)")
+    p.add_argument("--ir", required=True)
+    p.add_argument("--vi", required=True)
+    p.add_argument("--out", required=True, help="report folder")
+    p.add_argument("--metrics", default=None, help="comma-separated subset (default: all)")
+    p.add_argument("--convention", default="matlab", choices=CONVENTIONS)
+    p.add_argument("--no-progress", action="store_true")
+    args = p.parse_args(argv)
+    out = Path(args.out)
+    try:
+        names = parse_names(args.metrics)
+        if args.checkpoint:
+            from jaxfuse.fuse import fuse_folders  # heavy (model code): only on this path
+            fuse_folders(args.checkpoint, args.ir, args.vi, out / "fused", dtype="float32")
+            methods = {Path(args.checkpoint.rstrip("/")).name or "fused": str(out / "fused")}
+        else:
+            methods = _parse_fused(args.fused)
+        summaries = {}
+        for method, folder in methods.items():
+            image_names, results = evaluate_folder(folder, args.ir, args.vi, names,
+                                                   args.convention, not args.no_progress)
+            target = out if len(methods) == 1 else out / method
+            meta = {"method": method, "fused": str(folder), "ir": str(args.ir), "vi": str(args.vi),
+                    "convention": args.convention}
+            summaries[method] = write_report(target, image_names, results, meta)
+        if len(methods) > 1:
+            write_comparison(out, summaries, args.convention)
+    except (ImageError, ValueError) as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
+    print(f"report written to {out}", file=sys.stderr)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,111 @@
+"""jaxfuse.metrics: parity with the reference implementations on real image crops, bad inputs.
+
+The reference table tests/data/metrics_reference.csv was produced outside the repo (see
+tests/data/metrics_reference.json for the tools, versions and the crop/fusion recipe):
+``matlab`` rows by the toolbox's own .m files run in GNU Octave, ``cddfuse`` rows by
+MMIF-CDDFuse's utils/Evaluator.py. The crops are rebuilt here from ../shared/data.
+"""
+
+import csv
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from conftest import require_shared
+from jaxfuse.data.images import read_image
+from jaxfuse.metrics import CDDFUSE_METRICS, METRICS, compute_metrics, to_gray
+from jaxfuse.metrics.conventions import get as get_convention
+
+DATA = Path(__file__).parent / "data"
+RECIPE = json.loads((DATA / "metrics_reference.json").read_text())
+RTOL, ATOL = 1e-3, 1e-4
+
+
+def _reference():
+    table = {}
+    with open(DATA / "metrics_reference.csv", newline="") as fh:
+        for row in csv.DictReader(fh):
+            table.setdefault(row["convention"], {}).setdefault(row["image"], {})[row["metric"]] = float(row["value"])
+    return table
+
+
+def fused_from(ir_gray, vi_gray):
+    """The deterministic stand-in "fusion" the reference values were computed on."""
+    mx, mn = np.maximum(ir_gray, vi_gray), np.minimum(ir_gray, vi_gray)
+    return ((3 * mx + 2 * mn + 2) // 5).astype(np.uint8)
+
+
+def load_cases(convention):
+    """(names, fused, ir, vi) batches of the reference crops in ``convention``'s gray."""
+    h, w = RECIPE["crop_hw"]
+    names, batch = [], []
+    for case in RECIPE["cases"]:
+        folder = require_shared("data", case["set"])
+        raw = [read_image(folder / m / case["file"])[case["row"]:case["row"] + h, case["col"]:case["col"] + w]
+               for m in ("ir", "vi")]
+        fused = fused_from(*(to_gray(r, "matlab") for r in raw))
+        names.append(case["name"])
+        batch.append([to_gray(fused, convention)] + [to_gray(r, convention) for r in raw])
+    return names, *(np.stack(x) for x in zip(*batch))
+
+
+@pytest.mark.parametrize("convention", ["matlab", "cddfuse"])
+def test_parity_with_reference_tools(convention):
+    ref = _reference()[convention]
+    names, f, a, b = load_cases(convention)
+    metrics = sorted({m for r in ref.values() for m in r}, key=list(METRICS).index)
+    got = compute_metrics(f, a, b, names=metrics, convention=convention)
+    failures = []
+    for i, name in enumerate(names):
+        for m in metrics:
+            want, have = ref[name][m], float(got[m][i])
+            if not (abs(have - want) <= ATOL or abs(have - want) <= RTOL * abs(want)):
+                failures.append(f"{name} {m}: jaxfuse {have:.8g} vs reference {want:.8g}")
+    assert not failures, "\n".join(failures)
+
+
+def test_gray_conversions_differ_only_on_colour():
+    rgb = np.array([[[10, 200, 30], [7, 7, 7]]], dtype=np.uint8)
+    m, c = to_gray(rgb, "matlab"), to_gray(rgb, "cddfuse")
+    assert m[0, 1] == c[0, 1] == 7
+    assert m[0, 0] == np.floor(10 * 0.298936021293775 + 200 * 0.587043074451121 + 30 * 0.114020904255103 + 0.5)
+    assert c[0, 0] == np.round(np.float32(0.299) * 10 + np.float32(0.587) * 200 + np.float32(0.114) * 30)
+    with pytest.raises(ValueError, match="unknown convention"):
+        get_convention("octave")
+
+
+def test_bad_inputs_are_nan_not_garbage():
+    """Constant / black images: every metric is finite or NaN (= undefined); PSNR is +inf for
+    a perfect match."""
+    rng = np.random.default_rng(0)
+    h, w = RECIPE["crop_hw"]
+    src = rng.integers(0, 256, (2, h, w)).astype(np.float64)
+    const, black = np.full((h, w), 128.0), np.zeros((h, w))
+    # Same batch size and shape as the parity test, so the compilation is reused.
+    f = np.stack([const, black, src[0], const])
+    a = np.stack([src[0], src[0], const, const])
+    b = np.stack([src[1], src[1], black, const])
+    for convention, names in (("matlab", None), ("cddfuse", CDDFUSE_METRICS)):
+        r = compute_metrics(f, a, b, names=names, convention=convention)
+        for name, v in r.items():
+            if name == "PSNR":  # +inf exactly when the fused image equals both sources
+                assert np.all(np.isinf(v) == (r["MSE"] == 0)), v
+            else:
+                assert not np.any(np.isinf(v)), (convention, name, v)
+        # A constant fused image has no correlation with anything.
+        assert np.isnan(r["CC"][0]) and np.isnan(r["SCD"][0])
+        assert np.isfinite(r["EN"]).all() and np.isfinite(r["SD"]).all()
+        # All three images constant: VIF's information ratio is 0/0; the CDDFuse evaluator
+        # replaces each undefined source term by 1.
+        assert np.isnan(r["VIF"][3]) if convention == "matlab" else r["VIF"][3] == 2.0
+
+
+def test_unbatched_input_and_shape_errors():
+    x = np.zeros((8, 9))
+    assert compute_metrics(x, x, x, names=["SD"])["SD"].shape == ()
+    with pytest.raises(ValueError, match="share one"):
+        compute_metrics(x, x, np.zeros((9, 8)), names=["SD"])
+    with pytest.raises(ValueError, match="unknown metric"):
+        compute_metrics(x, x, x, names=["PSNR", "QQ"])
