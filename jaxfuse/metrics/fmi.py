@@ -14,6 +14,7 @@ image; FMI_w the discrete Meyer dwt2 sub-bands [cA cH; cV cD] rescaled to [0, 1]
 
 from __future__ import annotations
 
+import jax
 import jax.numpy as jnp
 import jax.scipy.fft
 import numpy as np
@@ -79,20 +80,51 @@ def _plogp(p):
     return jnp.where(nz, -p * jnp.log2(jnp.abs(jnp.where(nz, p, 1.0))), 0.0)
 
 
+def _seqsum(terms):
+    """Left-to-right sum, the order of the toolbox's loops and of Octave's ``sum``."""
+    total = terms[0]
+    for t in terms[1:]:
+        total = total + t
+    return total
+
+
+def _div(x, n: float):
+    """x / n as a true division (XLA would otherwise turn it into x * (1/n))."""
+    return x / jax.lax.optimization_barrier(jnp.asarray(n, x.dtype))
+
+
 def _fmi_windows(xn, fn):
-    """Normalised FMI of two stacks of rescaled 3x3 patches (9, ...) -> (...)."""
-    xp, fp = xn / jnp.sum(xn, axis=0), fn / jnp.sum(fn, axis=0)
-    xc, fc = jnp.cumsum(xp, axis=0), jnp.cumsum(fp, axis=0)
-    xt, ft = xp - jnp.mean(xp, axis=0), fp - jnp.mean(fp, axis=0)
-    s = jnp.sum(xt * ft, axis=0)
-    c = jnp.where(s == 0, 0.0, s / jnp.sqrt(jnp.sum(xt * xt, axis=0) * jnp.sum(ft * ft, axis=0)))
-    i = jnp.arange(1.0, 10.0).reshape((9,) + (1,) * (xp.ndim - 1))
-    sd = lambda p: jnp.sqrt(jnp.maximum(jnp.sum(i * i * p, 0) - jnp.sum(i * p, 0) ** 2, 0.0))  # noqa: E731
+    """Normalised FMI of two stacks of rescaled 3x3 patches (9, ...) -> (...).
+
+    The window statistics that the toolbox tests for exact zero (the correlation numerator,
+    hence c == 0) are summed in its order with true divisions: for flat or binary patches they
+    are zero only up to rounding, and the result flips between two very different branches.
+    """
+    xs, fs = list(xn), list(fn)
+    # sum(sum(sub)): the three column sums, then their sum.
+    total = lambda v: _seqsum([_seqsum(v[0:3]), _seqsum(v[3:6]), _seqsum(v[6:9])])  # noqa: E731
+    xt_, ft_ = total(xs), total(fs)
+    xp, fp = [x / xt_ for x in xs], [f / ft_ for f in fs]
+    xm, fm = _div(_seqsum(xp), 9.0), _div(_seqsum(fp), 9.0)
+    xt, ft = [x - xm for x in xp], [f - fm for f in fp]
+    s = _seqsum([x * f for x, f in zip(xt, ft)])
+    c = jnp.where(s == 0, 0.0, s / jnp.sqrt(_seqsum([x * x for x in xt]) * _seqsum([f * f for f in ft])))
+    xcum, fcum = [xp[0]], [fp[0]]
+    for k in range(1, 9):
+        xcum.append(xp[k] + xcum[-1])
+        fcum.append(fp[k] + fcum[-1])
+
+    def sd(p):
+        e = _seqsum([jnp.zeros_like(p[0])] + [(k + 1.0) * p[k] for k in range(9)])
+        e2 = _seqsum([jnp.zeros_like(p[0])] + [(k + 1.0) ** 2 * p[k] for k in range(9)])
+        return jnp.sqrt(jnp.maximum(e2 - e * e, 0.0))
+
     xsd, fsd = sd(xp), sd(fp)
+    xp, fp, xc, fc = jnp.stack(xp), jnp.stack(fp), jnp.stack(xcum), jnp.stack(fcum)
     up = c >= 0
     # Frechet bounds of the CDF pair; cov = sum_ij bound(F_i, X_j) - F_i X_j. Axes 0/1 = i/j.
-    def bound(a, b):
-        return jnp.where(up, jnp.minimum(a, b), jnp.maximum(a + b - 1, 0.0))
+    def bound(a, b):  # written as the toolbox writes min(a, b) and max(a + b - 1, 0)
+        return jnp.where(up, 0.5 * (a + b - jnp.abs(a - b)), 0.5 * (a + b - 1 + jnp.abs(a + b - 1)))
     fi, xj = fc[:, None], xc[None, :]
     cov = jnp.sum(bound(fi, xj), axis=(0, 1)) - jnp.sum(fc, 0) * jnp.sum(xc, 0)
     degenerate = (xsd == 0) | (fsd == 0) | (up & (c == 0))
