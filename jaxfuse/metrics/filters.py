@@ -76,3 +76,10 @@ def windows(x, size: int = 3):
     """
     h, w = x.shape[1] - size + 1, x.shape[2] - size + 1
     return jnp.stack([x[:, r:r + h, c:c + w] for c in range(size) for r in range(size)])
+
+
+def correlate_many(xs, kernel, mode: str = "valid", pad: str = "zero"):
+    """``[correlate(x, kernel, ...) for x in xs]`` as one stacked call (fewer ops to compile)."""
+    bsz = xs[0].shape[0]
+    out = correlate(jnp.concatenate(xs, axis=0), kernel, mode, pad)
+    return [out[i * bsz:(i + 1) * bsz] for i in range(len(xs))]

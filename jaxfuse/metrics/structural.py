@@ -10,16 +10,16 @@ import math
 import jax.numpy as jnp
 import numpy as np
 
-from jaxfuse.metrics.filters import box_sum, correlate, gaussian_1d
+from jaxfuse.metrics.filters import box_sum, correlate, correlate_many, gaussian_1d
 
 _EPS = float(np.finfo(np.float64).eps)
 
 
 def _ssim_map(x, y, filt, c1, c2, cov_norm=1.0):
-    mx, my = filt(x), filt(y)
-    vx = cov_norm * (filt(x * x) - mx * mx)
-    vy = cov_norm * (filt(y * y) - my * my)
-    vxy = cov_norm * (filt(x * y) - mx * my)
+    mx, my, xx, yy, xy = filt([x, y, x * x, y * y, x * y])
+    vx = cov_norm * (xx - mx * mx)
+    vy = cov_norm * (yy - my * my)
+    vxy = cov_norm * (xy - mx * my)
     return ((2 * mx * my + c1) * (2 * vxy + c2)) / ((mx * mx + my * my + c1) * (vx + vy + c2))
 
 
@@ -33,10 +33,10 @@ def SSIM(ctx):
     """
     if ctx.conv.matlab:
         g = gaussian_1d(11, 1.5)
-        filt = lambda x: correlate(x, (g, g), "same", "edge")  # noqa: E731
+        filt = lambda xs: correlate_many(xs, (g, g), "same", "edge")  # noqa: E731
         maps = [_ssim_map(ctx.f, s, filt, 1e-4, 9e-4) for s in (ctx.a, ctx.b)]
         return 0.5 * jnp.mean(maps[0], axis=(1, 2)) + 0.5 * jnp.mean(maps[1], axis=(1, 2))
-    filt = lambda x: box_sum(x, 7) / 49.0  # noqa: E731
+    filt = lambda xs: [box_sum(x, 7) / 49.0 for x in xs]  # noqa: E731
     c1, c2 = (0.01 * 2) ** 2, (0.03 * 2) ** 2
     return sum(jnp.mean(_ssim_map(ctx.f, s, filt, c1, c2, 49.0 / 48.0), axis=(1, 2))
                for s in (ctx.a, ctx.b))
@@ -66,13 +66,13 @@ def _mef_ssim(x1, x2, f):
     rnorm = jnp.sqrt(jnp.maximum(rnorm2, 0.0))
     scale = jnp.where(rnorm > 0, max_ed / jnp.where(rnorm > 0, rnorm, 1.0), 1.0)
     g = gaussian_1d(size, 1.5)
-    gf = lambda x: correlate(x, (g, g), "valid")  # noqa: E731
-    m = [gf(x) for x in xs]
-    mf = gf(f)
-    cov = sum(cw[k] * cw[l] * (gf(xs[k] * xs[l]) - m[k] * m[l]) for k in range(2) for l in range(2))
+    m0, m1, mf, g00, g01, g11, g0f, g1f, gff = correlate_many(
+        [x1, x2, f, x1 * x1, x1 * x2, x2 * x2, x1 * f, x2 * f, f * f], (g, g), "valid")
+    m, gxx, gxf = (m0, m1), {(0, 0): g00, (0, 1): g01, (1, 0): g01, (1, 1): g11}, (g0f, g1f)
+    cov = sum(cw[k] * cw[l] * (gxx[(k, l)] - m[k] * m[l]) for k in range(2) for l in range(2))
     sig1 = scale ** 2 * cov
-    sig12 = scale * sum(cw[k] * (gf(xs[k] * f) - m[k] * mf) for k in range(2))
-    sig2 = gf(f * f) - mf * mf
+    sig12 = scale * sum(cw[k] * (gxf[k] - m[k] * mf) for k in range(2))
+    sig2 = gff - mf * mf
     return jnp.mean((2 * sig12 + c) / (sig1 + sig2 + c), axis=(1, 2))
 
 
@@ -107,13 +107,13 @@ def _vifp(ref, dist):
     for scale in range(1, 5):
         size = 2 ** (4 - scale + 1) + 1
         g = gaussian_1d(size, size / 5.0)
-        filt = lambda x: correlate(x, (g, g), "valid")  # noqa: E731, B023
+        filt = lambda xs: correlate_many(xs, (g, g), "valid")  # noqa: E731, B023
         if scale > 1:
-            ref, dist = filt(ref)[:, ::2, ::2], filt(dist)[:, ::2, ::2]
-        mu1, mu2 = filt(ref), filt(dist)
-        s1 = jnp.maximum(filt(ref * ref) - mu1 * mu1, 0.0)
-        s2 = jnp.maximum(filt(dist * dist) - mu2 * mu2, 0.0)
-        s12 = filt(ref * dist) - mu1 * mu2
+            ref, dist = (x[:, ::2, ::2] for x in filt([ref, dist]))
+        mu1, mu2, rr, dd, rd = filt([ref, dist, ref * ref, dist * dist, ref * dist])
+        s1 = jnp.maximum(rr - mu1 * mu1, 0.0)
+        s2 = jnp.maximum(dd - mu2 * mu2, 0.0)
+        s12 = rd - mu1 * mu2
         g_ = s12 / (s1 + eps)
         sv = s2 - g_ * s12
         low1 = s1 < eps
