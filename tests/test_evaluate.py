@@ -37,7 +37,7 @@ def pairs(tmp_path):
 
 
 def _run(*args):
-    return evaluate.main([*map(str, args), "--no-progress"])
+    return evaluate.main([*map(str, args), "--no-progress", "--xla-cache", ""])
 
 
 def test_single_folder_report(pairs):

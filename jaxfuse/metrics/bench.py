@@ -24,7 +24,7 @@ from pathlib import Path
 
 import numpy as np
 
-from jaxfuse.evaluate import evaluate_folder
+from jaxfuse.evaluate import enable_compilation_cache, evaluate_folder
 from jaxfuse.metrics import CDDFUSE_METRICS
 
 # Our driver for the evaluator (run by --cddfuse-python); calls its public methods only.
@@ -63,7 +63,9 @@ def main(argv=None) -> int:
     p.add_argument("--cddfuse-python", help="interpreter with cv2, sklearn, skimage, scipy")
     p.add_argument("--cddfuse-evaluator", help="path to MMIF-CDDFuse utils/Evaluator.py")
     p.add_argument("--skip-all-metrics", action="store_true")
+    p.add_argument("--xla-cache", default="", help="persistent compilation cache dir (default: off)")
     args = p.parse_args(argv)
+    enable_compilation_cache(args.xla_cache)
     run = lambda names: evaluate_folder(args.fused, args.ir, args.vi, names, "cddfuse", False)  # noqa: E731
     cold, (images, ours) = _timed(lambda: run(CDDFUSE_METRICS))
     warm, _ = _timed(lambda: run(CDDFUSE_METRICS))
