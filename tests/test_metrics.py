@@ -109,3 +109,15 @@ def test_unbatched_input_and_shape_errors():
         compute_metrics(x, x, np.zeros((9, 8)), names=["SD"])
     with pytest.raises(ValueError, match="unknown metric"):
         compute_metrics(x, x, x, names=["PSNR", "QQ"])
+
+
+def test_qe_properties():
+    """Qe has no reference implementation: check Piella's defining properties instead."""
+    rng = np.random.default_rng(1)
+    a = rng.integers(0, 256, (2, 24, 32)).astype(np.float64)
+    b = np.round(0.5 * a + rng.integers(0, 100, a.shape))
+    same = compute_metrics(a, a, a, names=["Qe"])["Qe"]
+    np.testing.assert_allclose(same, 1.0, rtol=1e-12)  # F = A = B is a perfect fusion
+    avg = compute_metrics(np.round((a + b) / 2), a, b, names=["Qe"])["Qe"]
+    blank = compute_metrics(np.zeros_like(a), a, b, names=["Qe"])["Qe"]
+    assert np.all((0 < avg) & (avg < 1)) and np.all(blank < avg)

@@ -28,7 +28,7 @@ METRICS = {
     "MI": information.MI, "CC": statistics.CC, "SCD": statistics.SCD, "PSNR": statistics.PSNR,
     "MSE": statistics.MSE, "VIF": structural.VIF, "Qabf": gradient.Qabf, "Nabf": gradient.Nabf,
     "SSIM": structural.SSIM, "MS_SSIM": structural.MS_SSIM, "FMI_pixel": fmi.FMI_pixel,
-    "FMI_dct": fmi.FMI_dct, "FMI_w": fmi.FMI_w,
+    "FMI_dct": fmi.FMI_dct, "FMI_w": fmi.FMI_w, "Qe": structural.Qe,
 }
 # Metrics the CDDFuse evaluator also computes (the benchmark compares these).
 CDDFUSE_METRICS = ("EN", "SD", "SF", "AG", "MI", "CC", "SCD", "PSNR", "MSE", "VIF", "Qabf", "SSIM")

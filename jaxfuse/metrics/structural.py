@@ -10,6 +10,7 @@ import math
 import jax.numpy as jnp
 import numpy as np
 
+from jaxfuse.metrics.gradient import _qabf_edges
 from jaxfuse.metrics.filters import box_sum, correlate, correlate_many, gaussian_1d
 
 _EPS = float(np.finfo(np.float64).eps)
@@ -143,3 +144,48 @@ def VIF(ctx):
     if not ctx.conv.matlab:
         terms = [jnp.where(jnp.isnan(t), 1.0, t) for t in terms]
     return terms[0] + terms[1]
+
+
+def _uiqi_terms(x, y, size):
+    """Local means/variances/covariance over ``size`` x ``size`` windows ('valid', step 1)."""
+    n = float(size * size)
+    sx, sy = box_sum(x, size) / n, box_sum(y, size) / n
+    vx = box_sum(x * x, size) / n - sx * sx
+    vy = box_sum(y * y, size) / n - sy * sy
+    cxy = box_sum(x * y, size) / n - sx * sy
+    return sx, sy, jnp.maximum(vx, 0.0), jnp.maximum(vy, 0.0), cxy
+
+
+def _q0(mx, my, vx, vy, cxy):
+    """Wang & Bovik's universal quality index per window, with the special cases of their
+    reference code (flat windows: 1 if equal, else the luminance or contrast factor alone)."""
+    v, m = vx + vy, mx * mx + my * my
+    safe = lambda d: jnp.where(d == 0, 1.0, d)  # noqa: E731
+    full = 4 * cxy * mx * my / safe(v * m)
+    return jnp.where((v == 0) & (m == 0), 1.0,
+                     jnp.where(v == 0, 2 * mx * my / safe(m), jnp.where(m == 0, 2 * cxy / safe(v), full)))
+
+
+def _q_weighted(a, b, f, size):
+    """Piella & Heijmans' weighted fusion quality index Q_W (ICIP 2003, eq. (6)): saliency = local
+    variance, lambda = s_a / (s_a + s_b) (1/2 where both are 0), c(w) = max(s_a, s_b) / sum."""
+    ma, mf, va, vf, caf = _uiqi_terms(a, f, size)
+    mb, _, vb, _, cbf = _uiqi_terms(b, f, size)
+    lam = jnp.where(va + vb == 0, 0.5, va / jnp.where(va + vb == 0, 1.0, va + vb))
+    q = lam * _q0(ma, mf, va, vf, caf) + (1 - lam) * _q0(mb, mf, vb, vf, cbf)
+    c = jnp.maximum(va, vb)
+    return jnp.sum(c * q, axis=(1, 2)) / jnp.sum(c, axis=(1, 2))
+
+
+def Qe(ctx):
+    """Piella's edge-dependent fusion quality Q_E = Q_W(A,B,F) * Q_W(A',B',F')^alpha.
+
+    G. Piella & H. Heijmans, "A new quality metric for image fusion", ICIP 2003, eqs. (4)-(8).
+    Not in either reference implementation; choices made here: 8x8 sliding windows (step 1, as
+    Wang & Bovik's index), alpha = 1, edge images A', B', F' = Sobel gradient magnitudes
+    (the toolbox's Qabf responses, zero padding). NaN when both sources are flat everywhere.
+    """
+    size = 8
+    edges = [_qabf_edges(ctx, k)[0] for k in "abf"]  # shared with Qabf
+    return _q_weighted(ctx.a, ctx.b, ctx.f, size) * _q_weighted(*edges, size)
+
