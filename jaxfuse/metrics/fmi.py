@@ -125,20 +125,15 @@ def _fmi_windows(xn, fn):
     # Frechet bounds of the CDF pair; cov = sum_ij bound(F_i, X_j) - F_i X_j. Axes 0/1 = i/j.
     def bound(a, b):  # written as the toolbox writes min(a, b) and max(a + b - 1, 0)
         return jnp.where(up, 0.5 * (a + b - jnp.abs(a - b)), 0.5 * (a + b - 1 + jnp.abs(a + b - 1)))
-    fi, xj = fc[:, None], xc[None, :]
-    cov = jnp.sum(bound(fi, xj), axis=(0, 1)) - jnp.sum(fc, 0) * jnp.sum(xc, 0)
+    bounds = bound(fc[:, None], xc[None, :])  # (9, 9, ...), axes 0/1 = i/j
+    cov = jnp.sum(bounds, axis=(0, 1)) - jnp.sum(fc, 0) * jnp.sum(xc, 0)
     degenerate = (xsd == 0) | (fsd == 0) | (up & (c == 0))
     corr = cov / jnp.where(degenerate, 1.0, fsd * xsd)
     phi = jnp.where(degenerate, 0.0, c / jnp.where(degenerate | (corr == 0), 1.0, corr))
-    # Joint PDF cell (i, j) = bound rectangle mass, with the CDFs' "0th" entries set to 0.
-    zero = jnp.zeros_like(fc[:1])
-    fi_prev = jnp.concatenate([zero, fc[:-1]])[:, None]
-    xj_prev = jnp.concatenate([zero, xc[:-1]])[None, :]
-    ki = jnp.arange(9).reshape((9, 1) + (1,) * (fc.ndim - 1))
-    kj = jnp.arange(9).reshape((1, 9) + (1,) * (fc.ndim - 1))
-    rect = (bound(fi, xj) - jnp.where(ki > 0, bound(fi_prev, xj), 0.0)
-            - jnp.where(kj > 0, bound(fi, xj_prev), 0.0)
-            + jnp.where((ki > 0) & (kj > 0), bound(fi_prev, xj_prev), 0.0))
+    # Joint PDF cell (i, j) = the bound's rectangle mass; the toolbox drops the i-1 = 0 and
+    # j-1 = 0 terms, i.e. pads the bound grid with zeros.
+    padded = jnp.pad(bounds, ((1, 0), (1, 0)) + ((0, 0),) * (bounds.ndim - 2))
+    rect = padded[1:, 1:] - padded[:-1, 1:] - padded[1:, :-1] + padded[:-1, :-1]
     jp = phi * rect + (1 - phi) * fp[:, None] * xp[None, :]
     joint = jnp.sum(_plogp(jp), axis=(0, 1))
     hx, hf = jnp.sum(_plogp(xp), 0), jnp.sum(_plogp(fp), 0)
