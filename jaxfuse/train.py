@@ -77,8 +77,11 @@ def init_from_checkpoint(params, path: str):
 # ----------------------------------------------------------------------------------------------
 # Training
 # ----------------------------------------------------------------------------------------------
-def train(config: ml_collections.ConfigDict, workdir: str, mesh=None) -> dict:
-    """Trains (or resumes) and returns the final state; ``mesh`` defaults to all devices."""
+def train(config: ml_collections.ConfigDict, workdir: str, mesh=None) -> tuple[dict, list[dict]]:
+    """Trains (or resumes); returns the final state and this run's per-step host metrics.
+
+    ``mesh`` defaults to all devices.
+    """
     # ---- start-up and mesh ----
     sharding.maybe_initialize_distributed(config.distributed)
     mesh = mesh or sharding.make_mesh()
@@ -140,7 +143,7 @@ def train(config: ml_collections.ConfigDict, workdir: str, mesh=None) -> dict:
         rng = jax.random.fold_in(jax.random.key(config.seed), state["step"])
         (loss, metrics), grads = jax.value_and_grad(loss_fn, has_aux=True)(state["params"], batch, rng)
         updates, opt_state = tx.update(grads, state["opt_state"], state["params"])
-        metrics = {**metrics, "loss": loss, "grad_norm": optax.global_norm(grads),
+        metrics = {**metrics, "loss": loss, "grad_norm": optax.tree.norm(grads),
                    "learning_rate": schedule(state["step"])}
         new_state = {"step": state["step"] + 1, "params": optax.apply_updates(state["params"], updates),
                      "opt_state": opt_state}
@@ -166,7 +169,7 @@ def _loop(config, workdir, mgr, state, data_iter, step_fn, predict_fn, data_shar
                                              every_steps=config.train.log_every)] if is_chief else []
     bar = _progress_bar(first_step, num_steps) if is_chief and sys.stderr.isatty() else None
     t = config.train
-    sample, pending, history = None, None, []
+    sample, pending, history, per_step = None, None, [], []
 
     def check(step, metrics):
         host = jax.device_get(metrics)
@@ -176,7 +179,8 @@ def _loop(config, workdir, mgr, state, data_iter, step_fn, predict_fn, data_shar
                 f"{workdir}/checkpoints (step {mgr.latest_step()}) is the last good state. Lower "
                 "train.learning_rate or check the data.")
         history.append(host)
-        if step % t.log_every == 0 or step == num_steps:
+        per_step.append(host)
+        if _due(step, t.log_every) or step == num_steps:
             writer.write_scalars(step, {k: float(np.mean([h[k] for h in history])) for k in host})
             history.clear()
 
@@ -193,9 +197,9 @@ def _loop(config, workdir, mgr, state, data_iter, step_fn, predict_fn, data_shar
                 hook(step)
             if bar is not None:
                 bar.update(1)
-            if step % t.image_every == 0 or step == num_steps:
+            if _due(step, t.image_every) or step == num_steps:
                 _write_images(writer, step, sample, predict_fn(state["params"], sample["ir"], sample["vi"]))
-            if step % t.checkpoint_every == 0 or step == num_steps:
+            if _due(step, t.checkpoint_every) or step == num_steps:
                 check(*pending)
                 pending = None
                 checkpoint.save(mgr, step, state, config.to_dict(), data_iter)
@@ -206,7 +210,12 @@ def _loop(config, workdir, mgr, state, data_iter, step_fn, predict_fn, data_shar
         writer.flush()
         if bar is not None:
             bar.close()
-    return state
+    return state, per_step
+
+
+def _due(step: int, every: int) -> bool:
+    """True every ``every`` steps; ``every`` <= 0 means only at the end."""
+    return every > 0 and step % every == 0
 
 
 def _write_images(writer, step, batch, fused):

@@ -2,6 +2,7 @@
 
 import json
 
+import jax
 import jax.numpy as jnp
 import numpy as np
 
@@ -39,13 +40,35 @@ def test_intensity_and_gradient_losses_vanish_for_the_ideal_fusion():
     np.testing.assert_allclose(losses.max_intensity_loss(fused + 0.1, ir, vi), 0.1, rtol=1e-6)
 
 
-def test_siba_loss_matches_the_official_loss_on_golden_crop():
+def _golden_losses():
     folder = require_shared("reference", "siba")
     g = np.load(folder / "goldens_crop128.npz")
-    expected = json.loads((folder / "cases.json").read_text())["crop128"]["train_losses_on_out"]
+    case = json.loads((folder / "cases.json").read_text())["crop128"]
+    return g, case
+
+
+def _check(terms, total, expected, rtol_lap, rtol):
+    np.testing.assert_allclose(terms["loss_laplacian"], expected["loss_jointgrad_laplacian"], rtol=rtol_lap)
+    np.testing.assert_allclose(terms["loss_intensity"], expected["loss_intensity_l1"], rtol=rtol)
+    np.testing.assert_allclose(terms["loss_sobel"], expected["loss_sobel_grad_l1"], rtol=rtol)
+    np.testing.assert_allclose(total, expected["loss_total"], rtol=max(rtol, rtol_lap / 5))
+
+
+def test_siba_loss_float64_matches_the_official_float64_loss():
+    """Semantics: in float64 every term equals the official classes run in float64."""
+    g, case = _golden_losses()
+    with jax.enable_x64(True):
+        to = lambda a: jnp.asarray(a.transpose(0, 2, 3, 1).astype(np.float64))  # noqa: E731
+        total, terms = siba_loss(to(g["out_f64"]), to(g["ir"]), to(g["vi"]))
+        _check(terms, total, case["train_losses_f64_on_out_f64"], 1e-7, 1e-7)
+
+
+def test_siba_loss_float32_matches_the_official_float32_loss():
+    """float32: the joint Laplacian picks sign(Lap ir) or sign(Lap vi) where |Lap ir| = |Lap vi|
+    in exact arithmetic (common on 8-bit images); float32 rounding breaks those ties differently
+    in XLA and PyTorch, a 2e-4 relative effect on this term (the float64 test shows the
+    semantics are exact)."""
+    g, case = _golden_losses()
     to = lambda a: jnp.asarray(a.transpose(0, 2, 3, 1))  # noqa: E731
     total, terms = siba_loss(to(g["out"]), to(g["ir"]), to(g["vi"]))
-    np.testing.assert_allclose(terms["loss_laplacian"], expected["loss_jointgrad_laplacian"], rtol=1e-4)
-    np.testing.assert_allclose(terms["loss_intensity"], expected["loss_intensity_l1"], rtol=1e-5)
-    np.testing.assert_allclose(terms["loss_sobel"], expected["loss_sobel_grad_l1"], rtol=1e-5)
-    np.testing.assert_allclose(total, expected["loss_total"], rtol=1e-5)
+    _check(terms, total, case["train_losses_on_out"], 3e-4, 1e-5)

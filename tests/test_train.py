@@ -1,0 +1,80 @@
+"""The trainer: learning on synthetic data, exact resume, sharded == single device, NaN stop, CLI."""
+
+import os
+import subprocess
+import sys
+
+import jax
+import numpy as np
+import pytest
+
+from helpers import tiny_config
+from jaxfuse import checkpoint, sharding, train
+
+
+def _params(state):
+    return jax.device_get(state["params"])
+
+
+def _assert_trees_close(a, b, atol):
+    for x, y in zip(jax.tree.leaves(a), jax.tree.leaves(b)):
+        np.testing.assert_allclose(x, y, atol=atol, rtol=0)
+
+
+def test_smoke_training_reduces_the_loss(tmp_path):
+    state, metrics = train.train(tiny_config(num_steps=24, checkpoint_every=100), str(tmp_path))
+    losses = [m["loss"] for m in metrics]
+    assert len(losses) == 24 and int(state["step"]) == 24
+    assert np.mean(losses[-4:]) < 0.8 * np.mean(losses[:4]), losses
+    assert (tmp_path / "checkpoints" / "24").is_dir()  # the last step is always saved
+
+
+def test_kill_and_resume_matches_an_uninterrupted_run(tmp_path, monkeypatch):
+    config = tiny_config(num_steps=4)
+    full, _ = train.train(config, str(tmp_path / "full"))
+
+    real_save = checkpoint.save
+
+    def save_then_die(mgr, step, *args, **kwargs):
+        real_save(mgr, step, *args, **kwargs)
+        if step == 2:
+            mgr.wait_until_finished()
+            raise KeyboardInterrupt("simulated kill after the step-2 checkpoint")
+
+    monkeypatch.setattr(checkpoint, "save", save_then_die)
+    with pytest.raises(KeyboardInterrupt):
+        train.train(config, str(tmp_path / "resumed"))
+    monkeypatch.setattr(checkpoint, "save", real_save)
+    resumed, metrics = train.train(config, str(tmp_path / "resumed"))
+    assert len(metrics) == 2  # only steps 3 and 4 ran again
+    _assert_trees_close(_params(full), _params(resumed), atol=0)
+
+
+def test_sharded_step_on_4_devices_equals_1_device(tmp_path):
+    assert jax.device_count() >= 4, "conftest sets 4 host devices"
+    config = tiny_config(num_steps=2, checkpoint_every=100)
+    four, _ = train.train(config, str(tmp_path / "four"), mesh=sharding.make_mesh(jax.devices()[:4]))
+    one, _ = train.train(config, str(tmp_path / "one"), mesh=sharding.make_mesh(jax.devices()[:1]))
+    _assert_trees_close(_params(four), _params(one), atol=1e-5)
+
+
+def test_non_finite_loss_stops_and_keeps_the_last_good_checkpoint(tmp_path):
+    config = tiny_config(num_steps=6, checkpoint_every=1, learning_rate=1e30, clip_grad_norm=0.0)
+    with pytest.raises(train.NonFiniteLossError, match="non-finite"):
+        train.train(config, str(tmp_path))
+    steps = sorted(int(p.name) for p in (tmp_path / "checkpoints").iterdir() if p.name.isdigit())
+    assert steps and steps[-1] < 6
+    params, _ = checkpoint.load_params(tmp_path)
+    assert all(np.isfinite(x).all() for x in jax.tree.leaves(params))
+
+
+def test_cli_overrides_and_rejects_unknown_fields(tmp_path):
+    env = {**os.environ, "XLA_FLAGS": ""}
+    base = [sys.executable, "-m", "jaxfuse.train", "--config", "configs/siba.py:smoke,tiny",
+            "--workdir", str(tmp_path)]
+    run = subprocess.run(base + ["--config.train.num_steps=2", "--config.data.patch_size=32",
+                                 "--config.data.synthetic_size=40"], env=env, capture_output=True, text=True)
+    assert run.returncode == 0, run.stderr[-3000:]
+    assert (tmp_path / "checkpoints" / "2").is_dir()
+    bad = subprocess.run(base + ["--config.train.no_such_field=1"], env=env, capture_output=True, text=True)
+    assert bad.returncode != 0 and "no_such_field" in bad.stderr
