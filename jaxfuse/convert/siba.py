@@ -71,3 +71,14 @@ def model_config(state) -> dict:
         "sa_depth": depth("ir_sa"),
         "ca_depth": depth("ir2vi_ca"),
     }
+
+
+def activation_path(official_module: str) -> tuple[str, ...]:
+    """Official module name (a forward-hook key, e.g. ``ir_sa.0.attn.qkv2``) -> Flax module path."""
+    name = {"fuse_conv": "fuse_conv.1"}.get(official_module, official_module)
+    return tuple(re.sub(r"\.(\d+)(?=\.|$)", r"_\1", name).split("."))
+
+
+def golden_inputs(golden) -> tuple:
+    """Model inputs from a golden file: (ir, vi) NCHW -> NHWC."""
+    return tuple(np.transpose(golden[k], (0, 2, 3, 1)) for k in ("ir", "vi"))
