@@ -59,7 +59,7 @@ def test_parity_with_reference_tools(convention):
     got = compute_metrics(f, a, b, names=metrics, convention=convention)
     failures = []
     for i, name in enumerate(names):
-        for m in metrics:
+        for m in (m for m in metrics if m in ref[name]):  # FMI: 3 of the 4 crops (Octave is slow)
             want, have = ref[name][m], float(got[m][i])
             if not (abs(have - want) <= ATOL or abs(have - want) <= RTOL * abs(want)):
                 failures.append(f"{name} {m}: jaxfuse {have:.8g} vs reference {want:.8g}")
@@ -95,7 +95,7 @@ def test_bad_inputs_are_nan_not_garbage():
             else:
                 assert not np.any(np.isinf(v)), (convention, name, v)
         # A constant fused image has no correlation with anything.
-        assert np.isnan(r["CC"][0]) and np.isnan(r["SCD"][0])
+        assert np.isnan(r["CC"][0]) and np.isfinite(r["SCD"][0])  # F - B is not constant
         assert np.isfinite(r["EN"]).all() and np.isfinite(r["SD"]).all()
         # All three images constant: VIF's information ratio is 0/0; the CDDFuse evaluator
         # replaces each undefined source term by 1.
