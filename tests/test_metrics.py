@@ -78,7 +78,7 @@ def test_gray_conversions_differ_only_on_colour():
 
 def test_bad_inputs_are_nan_not_garbage():
     """Constant / black images: every metric is finite or NaN (= undefined); PSNR is +inf for
-    a perfect match."""
+    a perfect match and, in the cddfuse convention (peak = max(F)), -inf for a black F."""
     rng = np.random.default_rng(0)
     h, w = RECIPE["crop_hw"]
     src = rng.integers(0, 256, (2, h, w)).astype(np.float64)
@@ -90,8 +90,9 @@ def test_bad_inputs_are_nan_not_garbage():
     for convention, names in (("matlab", None), ("cddfuse", CDDFUSE_METRICS)):
         r = compute_metrics(f, a, b, names=names, convention=convention)
         for name, v in r.items():
-            if name == "PSNR":  # +inf exactly when the fused image equals both sources
-                assert np.all(np.isinf(v) == (r["MSE"] == 0)), v
+            if name == "PSNR":  # +inf when F equals both sources; cddfuse: -inf when max(F) = 0
+                peak0 = (f.max(axis=(1, 2)) == 0) & (convention == "cddfuse")
+                assert np.all(np.isinf(v) == ((r["MSE"] == 0) | peak0)), v
             else:
                 assert not np.any(np.isinf(v)), (convention, name, v)
         # A constant fused image has no correlation with anything.
