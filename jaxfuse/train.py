@@ -74,6 +74,22 @@ def init_from_checkpoint(params, path: str):
     return traverse_util.unflatten_dict({**flat, **taken})
 
 
+def make_train_step(loss_fn, tx, schedule, seed: int):
+    """(state, batch) -> (state, metrics): one optimiser step; randomness from fold_in(seed, step)."""
+
+    def train_step(state, batch):
+        rng = jax.random.fold_in(jax.random.key(seed), state["step"])
+        (loss, metrics), grads = jax.value_and_grad(loss_fn, has_aux=True)(state["params"], batch, rng)
+        updates, opt_state = tx.update(grads, state["opt_state"], state["params"])
+        metrics = {**metrics, "loss": loss, "grad_norm": optax.tree.norm(grads),
+                   "learning_rate": schedule(state["step"])}
+        new_state = {"step": state["step"] + 1, "params": optax.apply_updates(state["params"], updates),
+                     "opt_state": opt_state}
+        return new_state, metrics
+
+    return train_step
+
+
 # ----------------------------------------------------------------------------------------------
 # Training
 # ----------------------------------------------------------------------------------------------
@@ -137,18 +153,7 @@ def train(config: ml_collections.ConfigDict, workdir: str, mesh=None) -> tuple[d
             state = jax.device_put({**state, "params": params, "opt_state": tx.init(params)}, state_sharding)
 
     # ---- the update step ----
-    loss_fn = spec.loss_fn(module, config)
-
-    def train_step(state, batch):
-        rng = jax.random.fold_in(jax.random.key(config.seed), state["step"])
-        (loss, metrics), grads = jax.value_and_grad(loss_fn, has_aux=True)(state["params"], batch, rng)
-        updates, opt_state = tx.update(grads, state["opt_state"], state["params"])
-        metrics = {**metrics, "loss": loss, "grad_norm": optax.tree.norm(grads),
-                   "learning_rate": schedule(state["step"])}
-        new_state = {"step": state["step"] + 1, "params": optax.apply_updates(state["params"], updates),
-                     "opt_state": opt_state}
-        return new_state, metrics
-
+    train_step = make_train_step(spec.loss_fn(module, config), tx, schedule, config.seed)
     step_fn = jax.jit(train_step, donate_argnums=0, out_shardings=(state_sharding, repl))
     predict_fn = jax.jit(lambda params, ir, vi: spec.predict(module, params, ir, vi))
     return _loop(config, workdir, mgr, state, data_iter, step_fn, predict_fn, data_sharding, num_steps)

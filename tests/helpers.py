@@ -5,7 +5,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
-import configs.siba as siba_config
+from jaxfuse import configs
 
 
 def write_pair_folder(root: Path, sizes, rgb_vi: bool = True, seed: int = 0) -> Path:
@@ -22,7 +22,7 @@ def write_pair_folder(root: Path, sizes, rgb_vi: bool = True, seed: int = 0) -> 
 
 def tiny_config(**train):
     """SIBA at 16 channels / 2 heads on 32x32 synthetic patches, 4 pairs per batch."""
-    c = siba_config.get_config("smoke,tiny")
+    c = configs.load("siba:smoke,tiny")
     c.data.patch_size, c.data.synthetic_size, c.data.synthetic_pairs = 32, 48, 16
     c.train.update(dict(batch_size=4, log_every=1, checkpoint_every=2, image_every=1000), **train)
     return c
