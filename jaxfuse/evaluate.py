@@ -32,7 +32,7 @@ import numpy as np
 from jaxfuse.data.images import ImageError, atomic_write, list_images, pair_folders, read_image
 from jaxfuse.metrics import CONVENTIONS, LOWER_IS_BETTER, compute_metrics, parse_names, to_gray
 
-MAX_BATCH = 4  # images per jitted call (one compile per image size: short groups are padded)
+MAX_BATCH = 1  # images per jitted call; >1 batches same-size images (short groups padded)
 
 
 def _fused_file(fused_files: dict[str, Path], name: str, fused_dir) -> Path:

@@ -63,9 +63,12 @@ def _conv(x, k: np.ndarray):
 
 
 def box_sum(x, size: int):
-    """Sum over every ``size`` x ``size`` window ('valid'); exact for integer-valued inputs."""
-    c = jnp.cumsum(jnp.cumsum(jnp.pad(x, ((0, 0), (1, 0), (1, 0))), axis=1), axis=2)
-    return (c[:, size:, size:] - c[:, :-size, size:] - c[:, size:, :-size] + c[:, :-size, :-size])
+    """Sum over every ``size`` x ``size`` window ('valid'); exact for integer-valued inputs.
+
+    Two 1-D window sums (reduce_window): ~2x faster than cumulative sums on XLA:CPU.
+    """
+    add = lambda v, win: jax.lax.reduce_window(v, 0.0, jax.lax.add, win, (1, 1, 1), "VALID")  # noqa: E731
+    return add(add(x, (1, size, 1)), (1, 1, size))
 
 
 def windows(x, size: int = 3):

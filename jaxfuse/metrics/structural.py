@@ -101,36 +101,40 @@ def MS_SSIM(ctx):
     return total
 
 
-def _vifp(ref, dist):
-    """vifp_mscale.m: numerator and denominator of pixel-domain VIF over 4 scales."""
+def _vifp(refs, dist):
+    """vifp_mscale.m for several references against one distorted image (its pyramid and
+    local statistics are shared): returns [num_r / den_r for r in refs]."""
     sigma_nsq, eps = 2.0, 1e-10
-    num = den = 0.0
+    k = len(refs)
+    num, den = [0.0] * k, [0.0] * k
     for scale in range(1, 5):
         size = 2 ** (4 - scale + 1) + 1
         g = gaussian_1d(size, size / 5.0)
         filt = lambda xs: correlate_many(xs, (g, g), "valid")  # noqa: E731, B023
         if scale > 1:
-            ref, dist = (x[:, ::2, ::2] for x in filt([ref, dist]))
-        mu1, mu2, rr, dd, rd = filt([ref, dist, ref * ref, dist * dist, ref * dist])
-        s1 = jnp.maximum(rr - mu1 * mu1, 0.0)
+            *refs, dist = (x[:, ::2, ::2] for x in filt([*refs, dist]))
+        stats = filt([*refs, dist, *(r * r for r in refs), dist * dist, *(r * dist for r in refs)])
+        mu1s, mu2, rrs, dd, rds = stats[:k], stats[k], stats[k + 1:2 * k + 1], stats[2 * k + 1], stats[2 * k + 2:]
         s2 = jnp.maximum(dd - mu2 * mu2, 0.0)
-        s12 = rd - mu1 * mu2
-        g_ = s12 / (s1 + eps)
-        sv = s2 - g_ * s12
-        low1 = s1 < eps
-        g_ = jnp.where(low1, 0.0, g_)
-        sv = jnp.where(low1, s2, sv)
-        s1 = jnp.where(low1, 0.0, s1)
-        low2 = s2 < eps
-        g_ = jnp.where(low2, 0.0, g_)
-        sv = jnp.where(low2, 0.0, sv)
-        neg = g_ < 0
-        sv = jnp.where(neg, s2, sv)
-        g_ = jnp.where(neg, 0.0, g_)
-        sv = jnp.where(sv <= eps, eps, sv)
-        num = num + jnp.sum(jnp.log10(1 + g_ * g_ * s1 / (sv + sigma_nsq)), axis=(1, 2))
-        den = den + jnp.sum(jnp.log10(1 + s1 / sigma_nsq), axis=(1, 2))
-    return num / den
+        for i in range(k):
+            s1 = jnp.maximum(rrs[i] - mu1s[i] * mu1s[i], 0.0)
+            s12 = rds[i] - mu1s[i] * mu2
+            g_ = s12 / (s1 + eps)
+            sv = s2 - g_ * s12
+            low1 = s1 < eps
+            g_ = jnp.where(low1, 0.0, g_)
+            sv = jnp.where(low1, s2, sv)
+            s1 = jnp.where(low1, 0.0, s1)
+            low2 = s2 < eps
+            g_ = jnp.where(low2, 0.0, g_)
+            sv = jnp.where(low2, 0.0, sv)
+            neg = g_ < 0
+            sv = jnp.where(neg, s2, sv)
+            g_ = jnp.where(neg, 0.0, g_)
+            sv = jnp.where(sv <= eps, eps, sv)
+            num[i] = num[i] + jnp.sum(jnp.log10(1 + g_ * g_ * s1 / (sv + sigma_nsq)), axis=(1, 2))
+            den[i] = den[i] + jnp.sum(jnp.log10(1 + s1 / sigma_nsq), axis=(1, 2))
+    return [n / d for n, d in zip(num, den)]
 
 
 def VIF(ctx):
@@ -140,7 +144,7 @@ def VIF(ctx):
     (the LIVE vifp_mscale.m simplification), summed over both sources as fusion papers do.
     ``cddfuse`` replaces a NaN per-source term by 1.0, like the evaluator; ``matlab`` keeps NaN.
     """
-    terms = [_vifp(s, ctx.f) for s in (ctx.a, ctx.b)]
+    terms = _vifp([ctx.a, ctx.b], ctx.f)
     if not ctx.conv.matlab:
         terms = [jnp.where(jnp.isnan(t), 1.0, t) for t in terms]
     return terms[0] + terms[1]
