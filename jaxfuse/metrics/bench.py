@@ -71,12 +71,15 @@ def main(argv=None) -> int:
     warm, _ = _timed(lambda: run(CDDFUSE_METRICS))
     report = {"images": len(images), "jaxfuse_cold_s": cold, "jaxfuse_warm_s": warm}
     if args.cddfuse_python and args.cddfuse_evaluator:
-        with tempfile.NamedTemporaryFile("w", suffix=".py", delete=False) as fh:
-            fh.write(_DRIVER)
-        t0 = time.perf_counter()
-        res = subprocess.run([args.cddfuse_python, fh.name, args.cddfuse_evaluator, args.fused,
-                              args.ir, args.vi], capture_output=True, text=True, check=True)
-        report["cddfuse_process_s"] = time.perf_counter() - t0
+        with tempfile.TemporaryDirectory() as tmp:  # private dir: nothing there can shadow cv2
+            driver = Path(tmp) / "cddfuse_driver.py"
+            driver.write_text(_DRIVER)
+            t0 = time.perf_counter()
+            res = subprocess.run([args.cddfuse_python, str(driver), args.cddfuse_evaluator,
+                                  args.fused, args.ir, args.vi], capture_output=True, text=True)
+            report["cddfuse_process_s"] = time.perf_counter() - t0
+        if res.returncode:
+            raise SystemExit(f"the CDDFuse evaluator failed:\n{res.stderr[-2000:]}")
         ref = json.loads(res.stdout.strip().splitlines()[-1])
         report["cddfuse_s"] = ref["seconds"]
         report["speedup_warm"] = ref["seconds"] / warm
