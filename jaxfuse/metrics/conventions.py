@@ -3,8 +3,10 @@
 ``matlab`` (default) reproduces the MATLAB toolbox Linfeng-Tang/Evaluation-for-Image-Fusion
 (``Evaluation/analysis_Reference.m``, the toolbox SIBA's README points to). ``cddfuse``
 reproduces the Python evaluator of Zhaozixiang1228/MMIF-CDDFuse (``utils/Evaluator.py``).
-Metrics that the CDDFuse evaluator does not have (MS_SSIM, Nabf, FMI_*, Qe) use the toolbox
-definition in both conventions, applied to that convention's gray images.
+Metrics that the CDDFuse evaluator does not have (MS_SSIM, Nabf, FMI_*) use the toolbox
+definition in both conventions, applied to that convention's gray images; Qe, in neither tool,
+follows Piella & Heijmans (see its docstring). PC (Zhao et al.'s phase-congruency metric) is
+not implemented yet.
 
 Every difference between the two, metric by metric (A = infrared, B = visible, F = fused):
 
