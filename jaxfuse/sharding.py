@@ -22,7 +22,10 @@ def maybe_initialize_distributed(mode: str = "auto") -> None:
         return
     if mode not in ("on", "auto"):
         raise ValueError(f"distributed must be 'auto', 'on' or 'off', got {mode!r}")
-    jax.distributed.initialize()
+    # jax.distributed.initialize() reads JAX_COORDINATOR_ADDRESS itself, but not these two.
+    count, index = os.environ.get("JAX_NUM_PROCESSES"), os.environ.get("JAX_PROCESS_ID")
+    jax.distributed.initialize(num_processes=None if count is None else int(count),
+                               process_id=None if index is None else int(index))
 
 
 def make_mesh(devices=None) -> jax.sharding.Mesh:
