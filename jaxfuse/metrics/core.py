@@ -1,9 +1,12 @@
 """``compute_metrics``: one jitted call computes a chosen set of metrics on a batch of images.
 
 Inputs are gray arrays in 0..255 (after the convention's gray conversion, see
-:func:`jaxfuse.metrics.conventions.to_gray`), shaped (B, H, W) -- one size per call, so one
-compilation per (size, batch, metric set, convention). Intermediates (histograms, entropies,
-Sobel responses, feature maps) are computed once per trace through :class:`Context`.
+:func:`jaxfuse.metrics.conventions.to_gray`), shaped (B, H, W). They are zero-padded to a
+bucket shape (:mod:`jaxfuse.metrics.canvas`) with their true sizes passed as data, so one
+compilation serves every image size of a bucket (per batch size, metric set, convention);
+only the whole-image transforms of ``EXACT_SHAPE`` metrics still compile per size.
+Intermediates (histograms, entropies, Sobel responses, feature maps) are computed once per
+trace through :class:`Context`.
 
 Precision: the metrics run in float64 inside ``jax.enable_x64`` (local to this call; the rest
 of jaxfuse is untouched). The reference code tests intermediate values for exact zero or
@@ -21,7 +24,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from jaxfuse.metrics import conventions, fmi, gradient, information, statistics, structural
+from jaxfuse.metrics import canvas, conventions, fmi, gradient, information, statistics, structural
 
 # Name -> function(ctx) -> (B,). Order is the column order of reports.
 METRICS = {
@@ -33,15 +36,21 @@ METRICS = {
 }
 # Metrics the CDDFuse evaluator also computes (the benchmark compares these).
 CDDFUSE_METRICS = ("EN", "SD", "SF", "AG", "MI", "CC", "SCD", "PSNR", "MSE", "VIF", "Qabf", "SSIM")
+# Metrics of whole-image transforms (DCT, DWT): computed on canvases of the exact image shape.
+EXACT_SHAPE = ("FMI_dct", "FMI_w")
 # Lower is better for these; higher is better for the rest.
 LOWER_IS_BETTER = ("MSE", "Nabf")
 
 
 class Context:
-    """The batch being scored plus a memo of shared intermediates (valid within one trace)."""
+    """The batch being scored plus a memo of shared intermediates (valid within one trace).
 
-    def __init__(self, f, a, b, conv: conventions.Convention):
-        self.f, self.a, self.b, self.conv = f, a, b, conv
+    ``f``, ``a``, ``b`` are canvases (B, H, W); ``size`` = (h, w), each (B,) int, is the valid
+    top-left block of each image (see :mod:`jaxfuse.metrics.canvas`).
+    """
+
+    def __init__(self, f, a, b, size, conv: conventions.Convention):
+        self.f, self.a, self.b, self.size, self.conv = f, a, b, size, conv
         self._memo = {}
 
     def memo(self, key, compute):
@@ -66,8 +75,8 @@ def parse_names(names: str | Sequence[str] | None) -> tuple[str, ...]:
 def _compiled(names: tuple[str, ...], convention: str):
     conv = conventions.get(convention)
 
-    def run(f, a, b):
-        ctx = Context(f, a, b, conv)
+    def run(f, a, b, h, w):
+        ctx = Context(f, a, b, (h, w), conv)
         return {n: METRICS[n](ctx) for n in names}
 
     return jax.jit(run)
@@ -90,9 +99,18 @@ def compute_metrics(fused, ir, vi, names=None, convention: str = "matlab") -> di
                          f"{[x.shape for x in arrays]}")
     if min(arrays[0].shape[1:]) < 3:
         raise ValueError(f"images must be at least 3x3, got {arrays[0].shape[1:]}")
+    bsz, h, w = arrays[0].shape
+    out = {}
     with jax.enable_x64(True):
-        out = _compiled(names, convention)(*(jnp.asarray(x) for x in arrays))
-        out = {k: np.asarray(v, dtype=np.float64) for k, v in out.items()}
+        for group, shape in ((tuple(n for n in names if n not in EXACT_SHAPE), canvas.bucket_shape(h, w)),
+                             (tuple(n for n in names if n in EXACT_SHAPE), (h, w))):
+            if not group:
+                continue
+            padded = [np.pad(x, ((0, 0), (0, shape[0] - h), (0, shape[1] - w))) for x in arrays]
+            sizes = [np.full(bsz, v, dtype=np.int64) for v in (h, w)]
+            res = _compiled(group, convention)(*(jnp.asarray(x) for x in padded + sizes))
+            out.update((k, np.asarray(v, dtype=np.float64)) for k, v in res.items())
+    out = {n: out[n] for n in names}
     return {k: v[0] for k, v in out.items()} if squeeze else out
 
 

@@ -18,6 +18,8 @@ import numpy as np
 import jax
 import jax.numpy as jnp
 
+from jaxfuse.metrics import canvas
+
 
 def gaussian_1d(size: int, sigma: float) -> np.ndarray:
     """1-D factor of ``fspecial('gaussian', size, sigma)`` (its outer product is the 2-D kernel;
@@ -35,8 +37,17 @@ def _pad(x, kh: int, kw: int, pad: str):
     return jnp.pad(x, widths, mode=mode)
 
 
-def correlate(x, kernel, mode: str = "valid", pad: str = "zero"):
+def _pad_canvas(x, kh: int, kw: int, pad: str, size):
+    top, left = (kh - 1) // 2, (kw - 1) // 2
+    return canvas.extend(x, *size, ((top, kh - 1 - top), (left, kw - 1 - left)), pad)
+
+
+def correlate(x, kernel, mode: str = "valid", pad: str = "zero", size=None):
     """2-D correlation of every image in ``x`` (B, H, W) with a fixed kernel.
+
+    With ``size`` = (h, w) ((B,) arrays, see :mod:`jaxfuse.metrics.canvas`) ``x`` is a canvas
+    and 'same' padding is rebuilt around its valid top-left (h, w) block; the output's valid
+    region is (h, w) for 'same' and (h - kh + 1, w - kw + 1) for 'valid'.
 
     ``kernel`` is a 2-D array, or a ``(column, row)`` pair of 1-D factors for a separable one
     (two 1-D passes; with integer factors the result is exact for integer-valued images,
@@ -45,7 +56,7 @@ def correlate(x, kernel, mode: str = "valid", pad: str = "zero"):
     sep = isinstance(kernel, tuple)
     k = (np.outer(*kernel) if sep else np.asarray(kernel, dtype=np.float64))
     if mode == "same":
-        x = _pad(x, *k.shape, pad)
+        x = _pad(x, *k.shape, pad) if size is None else _pad_canvas(x, *k.shape, pad, size)
     elif mode != "valid":
         raise ValueError(f"mode must be 'valid' or 'same', not {mode!r}")
     if sep:
@@ -55,11 +66,19 @@ def correlate(x, kernel, mode: str = "valid", pad: str = "zero"):
 
 
 def _conv(x, k: np.ndarray):
-    kern = jnp.asarray(k, dtype=x.dtype)[None, None]
-    out = jax.lax.conv_general_dilated(
-        x[:, None], kern, window_strides=(1, 1), padding="VALID",
-        precision=jax.lax.Precision.HIGHEST)
-    return out[:, 0]
+    """'valid' correlation as a sum of shifted, scaled views (static taps; zero taps skipped).
+
+    XLA fuses the views into one loop: ~4x faster than ``conv_general_dilated`` in float64 on
+    CPU, and it compiles faster. Integer taps on integer images stay exact.
+    """
+    h, w = x.shape[1] - k.shape[0] + 1, x.shape[2] - k.shape[1] + 1
+    terms = [(float(k[r, c]), x[:, r:r + h, c:c + w])
+             for r in range(k.shape[0]) for c in range(k.shape[1]) if k[r, c] != 0]
+    out = None
+    for c, v in terms:
+        t = v if c == 1.0 else (-v if c == -1.0 else c * v)
+        out = t if out is None else out + t
+    return out if out is not None else jnp.zeros((x.shape[0], h, w), x.dtype)
 
 
 def box_sum(x, size: int):
@@ -81,8 +100,10 @@ def windows(x, size: int = 3):
     return jnp.stack([x[:, r:r + h, c:c + w] for c in range(size) for r in range(size)])
 
 
-def correlate_many(xs, kernel, mode: str = "valid", pad: str = "zero"):
+def correlate_many(xs, kernel, mode: str = "valid", pad: str = "zero", size=None):
     """``[correlate(x, kernel, ...) for x in xs]`` as one stacked call (fewer ops to compile)."""
     bsz = xs[0].shape[0]
-    out = correlate(jnp.concatenate(xs, axis=0), kernel, mode, pad)
+    if size is not None:
+        size = tuple(jnp.concatenate([s] * len(xs)) for s in size)
+    out = correlate(jnp.concatenate(xs, axis=0), kernel, mode, pad, size)
     return [out[i * bsz:(i + 1) * bsz] for i in range(len(xs))]

@@ -19,6 +19,7 @@ import jax.numpy as jnp
 import jax.scipy.fft
 import numpy as np
 
+from jaxfuse.metrics import canvas
 from jaxfuse.metrics.filters import correlate, windows
 
 # Discrete Meyer decomposition low-pass filter (62 taps, the FIR approximation tabulated by
@@ -27,24 +28,25 @@ _DMEY_LO = np.array([0.0, -1.009999956941423e-12, 8.519459636796214e-09, -1.1119
 _DMEY_HI = (-1.0) ** (np.arange(62) + 1) * _DMEY_LO[::-1]
 
 
-def edge_sobel(x):
+def edge_sobel(x, size):  # -> (edge map, its valid size)
     """Binary Sobel edge map with the automatic threshold and simple thinning of edge(x)
     as GNU Octave's image package (2.14) implements it: strength^2 of the replicate-padded
     [1 2 1; 0 0 0; -1 -2 -1] / 8 responses, kept above 4 * mean(strength^2), then kept where it
     is a strict maximum horizontally or vertically."""
     s121, d = (1.0, 2.0, 1.0), (1.0, 0.0, -1.0)
-    s2 = (correlate(x, (d, s121), "same", "edge") / 8) ** 2 + (correlate(x, (s121, d), "same", "edge") / 8) ** 2
-    thresh = 4 * jnp.mean(s2, axis=(1, 2), keepdims=True)
-    s2 = jnp.where(s2 <= thresh, 0.0, s2)
+    s2 = (correlate(x, (d, s121), "same", "edge", size) / 8) ** 2 + (correlate(x, (s121, d), "same", "edge", size) / 8) ** 2
+    thresh = 4 * canvas.mean(s2, *size)[:, None, None]
+    # Zero outside the image too: the thinning compares border pixels with zeros.
+    s2 = jnp.where((s2 <= thresh) | ~canvas.mask(s2.shape, *size), 0.0, s2)
     zc, zr = jnp.zeros_like(s2[:, :, :1]), jnp.zeros_like(s2[:, :1, :])
     horiz = (s2 > jnp.concatenate([zc, s2[:, :, :-1]], 2)) & (s2 > jnp.concatenate([s2[:, :, 1:], zc], 2))
     vert = (s2 > jnp.concatenate([zr, s2[:, :-1]], 1)) & (s2 > jnp.concatenate([s2[:, 1:], zr], 1))
-    return (horiz | vert).astype(x.dtype)
+    return (horiz | vert).astype(x.dtype), size
 
 
-def dct_feature(x):
-    """dct2: orthonormal type-II DCT over both image axes."""
-    return jax.scipy.fft.dctn(x, type=2, axes=(1, 2), norm="ortho")
+def dct_feature(x, size):
+    """dct2: orthonormal type-II DCT over both image axes (exact-shape canvases only)."""
+    return jax.scipy.fft.dctn(x, type=2, axes=(1, 2), norm="ortho"), size
 
 
 def _dwt_axis(x, filt, axis):
@@ -59,14 +61,16 @@ def _dwt_axis(x, filt, axis):
     return jnp.take(y, 1 + 2 * jnp.arange(out_len), axis=axis)
 
 
-def wavelet_feature(x):
-    """rerange([cA, cH; cV, cD]) of a one-level 'dmey' DWT, half-point symmetric extension."""
+def wavelet_feature(x, size):
+    """rerange([cA, cH; cV, cD]) of a one-level 'dmey' DWT, half-point symmetric extension
+    (exact-shape canvases only)."""
     lo_r, hi_r = _dwt_axis(x, _DMEY_LO, 2), _dwt_axis(x, _DMEY_HI, 2)
     ca, ch = _dwt_axis(lo_r, _DMEY_LO, 1), _dwt_axis(lo_r, _DMEY_HI, 1)
     cv, cd = _dwt_axis(hi_r, _DMEY_LO, 1), _dwt_axis(hi_r, _DMEY_HI, 1)
     m = jnp.concatenate([jnp.concatenate([ca, ch], 2), jnp.concatenate([cv, cd], 2)], 1)
     mx, mn = jnp.max(m, axis=(1, 2), keepdims=True), jnp.min(m, axis=(1, 2), keepdims=True)
-    return jnp.where(mx == mn, 1.0, (m - mn) / jnp.where(mx == mn, 1.0, mx - mn))
+    whole = tuple(jnp.full_like(v, n) for v, n in zip(size, m.shape[1:]))
+    return jnp.where(mx == mn, 1.0, (m - mn) / jnp.where(mx == mn, 1.0, mx - mn)), whole
 
 
 def _normalise(w):
@@ -141,8 +145,9 @@ def _fmi_windows(xn, fn):
     return jnp.where(mi == 0, 0.0, 2 * mi / jnp.where(mi == 0, 1.0, hx + hf))
 
 
-def fmi(fa, fb, ff):
-    """analysis_fmi on feature images (B, H, W): mean over the valid 3x3 windows."""
+def fmi(fa, fb, ff, size):
+    """analysis_fmi on feature canvases (B, H, W) of valid size ``size``: mean over the 3x3
+    windows inside the image."""
     aw, bw, fw = windows(fa), windows(fb), windows(ff)
     a_eq = jnp.all(aw == fw, axis=0)
     fn = _normalise(fw)
@@ -150,11 +155,13 @@ def fmi(fa, fb, ff):
     # The toolbox compares bSub with fSub *after* the A branch may have rescaled fSub.
     b_eq = jnp.all(bw == jnp.where(a_eq, fw, fn), axis=0)
     fmi_bf = jnp.where(b_eq, 1.0, _fmi_windows(_normalise(bw), fn))
-    return jnp.mean((fmi_af + fmi_bf) / 2, axis=(1, 2))
+    h, w = size
+    return canvas.mean((fmi_af + fmi_bf) / 2, h - 2, w - 2)
 
 
 def _feature_fmi(ctx, feature):
-    return fmi(*(ctx.memo((feature.__name__, k), lambda k=k: feature(getattr(ctx, k))) for k in "abf"))
+    feats = [ctx.memo((feature.__name__, k), lambda k=k: feature(getattr(ctx, k), ctx.size)) for k in "abf"]
+    return fmi(*(feat for feat, _ in feats), feats[0][1])
 
 
 def FMI_pixel(ctx):

@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import math
 
+import jax
 import jax.numpy as jnp
 
+from jaxfuse.metrics import canvas
 from jaxfuse.metrics.filters import correlate
 
 _S121, _D101 = (1.0, 2.0, 1.0), (-1.0, 0.0, 1.0)
@@ -22,18 +24,24 @@ def SF(ctx):
     Eskicioglu & Fisher, "Image quality measures and their performance", IEEE Trans. Commun.
     43(12), 1995; as in the toolbox's SF_evaluation.m.
     """
-    f = ctx.f
-    rf = jnp.mean((f[:, 1:, :] - f[:, :-1, :]) ** 2, axis=(1, 2))
-    cf = jnp.mean((f[:, :, 1:] - f[:, :, :-1]) ** 2, axis=(1, 2))
+    f, (h, w) = ctx.f, ctx.size
+    rf = canvas.mean((f[:, 1:, :] - f[:, :-1, :]) ** 2, h - 1, w)
+    cf = canvas.mean((f[:, :, 1:] - f[:, :, :-1]) ** 2, h, w - 1)
     return jnp.sqrt(rf + cf)
 
 
-def _central_gradient(x, axis):
-    """MATLAB ``gradient``: central differences inside, one-sided at the two borders."""
-    n = x.shape[axis]
-    take = lambda a, b: jnp.take(x, jnp.arange(a, b), axis=axis)  # noqa: E731
-    inner = (take(2, n) - take(0, n - 2)) / 2
-    return jnp.concatenate([take(1, 2) - take(0, 1), inner, take(n - 1, n) - take(n - 2, n - 1)], axis)
+def _central_gradient(x, n, axis):
+    """MATLAB ``gradient`` along ``axis`` of a canvas whose valid length is ``n`` (B,): central
+    differences inside, one-sided at the two borders."""
+    widths = [(0, 0)] * 3
+    widths[axis] = (1, 1)
+    xp = jnp.pad(x, widths)
+    size = x.shape[axis]
+    prev = jax.lax.slice_in_dim(xp, 0, size, axis=axis)
+    nxt = jax.lax.slice_in_dim(xp, 2, size + 2, axis=axis)
+    i = jnp.arange(size).reshape([-1 if d == axis else 1 for d in range(3)])
+    n = n[:, None, None]
+    return jnp.where(i == 0, nxt - x, jnp.where(i == n - 1, x - prev, (nxt - prev) / 2))
 
 
 def AG(ctx):
@@ -43,10 +51,9 @@ def AG(ctx):
     extraction and multi-scale image decomposition", Opt. Commun. 341, 2015, eq. (19).
     ``matlab`` divides the sum by (H-1)(W-1) like AG_evaluation.m, ``cddfuse`` by H*W.
     """
-    f = ctx.f
-    s = jnp.sqrt((_central_gradient(f, 2) ** 2 + _central_gradient(f, 1) ** 2) / 2)
-    h, w = f.shape[1:]
-    return jnp.sum(s, axis=(1, 2)) / ((h - 1) * (w - 1) if ctx.conv.matlab else h * w)
+    f, (h, w) = ctx.f, ctx.size
+    s = jnp.sqrt((_central_gradient(f, w, 2) ** 2 + _central_gradient(f, h, 1) ** 2) / 2)
+    return canvas.total(s, h, w) / (canvas.count(h - 1, w - 1) if ctx.conv.matlab else canvas.count(h, w))
 
 
 def _qabf_edges(ctx, key):
@@ -55,8 +62,8 @@ def _qabf_edges(ctx, key):
         x = getattr(ctx, key)
         # conv2 flips the kernel: conv2(x, h3) = correlate(x, -h3), conv2(x, h1) = correlate(x, -h1)
         # with h3 = [1 2 1]' [-1 0 1] and -h1 = [-1 0 1]' [1 2 1].
-        sx = -correlate(x, (_S121, _D101), "same", "zero")
-        sy = correlate(x, (_D101, _S121), "same", "zero")
+        sx = -correlate(x, (_S121, _D101), "same", "zero", ctx.size)
+        sy = correlate(x, (_D101, _S121), "same", "zero", ctx.size)
         g = jnp.sqrt(sx * sx + sy * sy)
         a = jnp.where(sx == 0, math.pi / 2, jnp.arctan(_div(sy, sx)))
         return g, a
@@ -80,25 +87,25 @@ def Qabf(ctx):
     gb, ab = _qabf_edges(ctx, "b")
     gf, af = _qabf_edges(ctx, "f")
     qaf, qbf = _qabf_preservation(ga, aa, gf, af), _qabf_preservation(gb, ab, gf, af)
-    return jnp.sum(qaf * ga + qbf * gb, axis=(1, 2)) / jnp.sum(ga + gb, axis=(1, 2))
+    return canvas.total(qaf * ga + qbf * gb, *ctx.size) / canvas.total(ga + gb, *ctx.size)
 
 
-def _nabf_edges(x):
+def _nabf_edges(x, size):
     """sobel_fn.m: Sobel / 8 on the reflect-padded image; strength and atan(gv/gh)."""
-    gv = correlate(x, (_S121, _D101), "same", "reflect") / 8
-    gh = correlate(x, (_D101, _S121), "same", "reflect") / 8
+    gv = correlate(x, (_S121, _D101), "same", "reflect", size) / 8
+    gh = correlate(x, (_D101, _S121), "same", "reflect", size) / 8
     g = jnp.sqrt(gh * gh + gv * gv)
     both_zero = (gv == 0) & (gh == 0)
     angle = jnp.where(both_zero, 0.0, jnp.arctan(gv / jnp.where(both_zero, 1.0, gh)))
     return g, angle
 
 
-def _nabf(f, x1, x2):
+def _nabf(f, x1, x2, size):
     """Shreyamsha Kumar's modified fusion artefacts N^{AB/F} (Signal Image Video Process. 7,
     2013, eq. (20)) on Petrovic's edge preservation model (analysis_nabf.m)."""
     td, wt_min, lg = 2.0, 0.001, 1.5
     nrg, kg, sg, nra, ka, sa = 0.9999, 19.0, 0.5, 0.9995, 22.0, 0.5
-    (g1, a1), (g2, a2), (gf, af) = _nabf_edges(x1), _nabf_edges(x2), _nabf_edges(f)
+    (g1, a1), (g2, a2), (gf, af) = (_nabf_edges(x, size) for x in (x1, x2, f))
 
     def preservation(gx, ax):
         ratio = jnp.where((gx == 0) | (gf == 0), 0.0,
@@ -112,8 +119,8 @@ def _nabf(f, x1, x2):
     w1 = jnp.where(g1 >= td, g1 ** lg, wt_min)
     w2 = jnp.where(g2 >= td, g2 ** lg, wt_min)
     artefact = (gf > g1) & (gf > g2)
-    num = jnp.sum(jnp.where(artefact, (1 - q1) * w1 + (1 - q2) * w2, 0.0), axis=(1, 2))
-    return num / jnp.sum(w1 + w2, axis=(1, 2))
+    num = canvas.total(jnp.where(artefact, (1 - q1) * w1 + (1 - q2) * w2, 0.0), *size)
+    return num / canvas.total(w1 + w2, *size)
 
 
 def Nabf(ctx):
@@ -122,9 +129,9 @@ def Nabf(ctx):
     ``matlab`` and ``cddfuse`` reproduce the toolbox call analysis_nabf(A, B, F), whose
     signature is (fused, source1, source2): A plays the fused image (see conventions).
     """
-    return _nabf(ctx.a, ctx.b, ctx.f)
+    return _nabf(ctx.a, ctx.b, ctx.f, ctx.size)
 
 
 def Nabf_fixed(ctx):
     """N^{AB/F} with the intended argument order (F fused; A, B sources)."""
-    return _nabf(ctx.f, ctx.a, ctx.b)
+    return _nabf(ctx.f, ctx.a, ctx.b, ctx.size)

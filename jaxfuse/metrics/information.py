@@ -7,6 +7,8 @@ from __future__ import annotations
 
 import jax.numpy as jnp
 
+from jaxfuse.metrics import canvas
+
 
 def _entropy_of_counts(counts, axis):
     """-sum p log2 p over ``axis`` (terms with p = 0 dropped), in bits."""
@@ -14,23 +16,27 @@ def _entropy_of_counts(counts, axis):
     return -jnp.sum(jnp.where(p > 0, p * jnp.log2(jnp.where(p > 0, p, 1.0)), 0.0), axis=axis)
 
 
-def histogram(x, bins: int = 256):
-    """Per-image counts of the integer gray values of ``x`` (B, H, W) -> (B, bins)."""
-    bsz = x.shape[0]
-    idx = x.astype(jnp.int32).reshape(bsz, -1) + bins * jnp.arange(bsz, dtype=jnp.int32)[:, None]
-    return jnp.zeros(bsz * bins, x.dtype).at[idx.ravel()].add(1.0).reshape(bsz, bins)
+def _counts(idx, size, n: int):
+    """Per-image counts of the integer codes ``idx`` (B, H, W) in 0..n-1 over the valid region."""
+    bsz = idx.shape[0]
+    inside = canvas.mask(idx.shape, *size)
+    idx = jnp.where(inside, idx, 0).reshape(bsz, -1) + n * jnp.arange(bsz, dtype=jnp.int32)[:, None]
+    ones = jnp.where(inside, 1.0, 0.0).reshape(-1)
+    return jnp.zeros(bsz * n, jnp.float64).at[idx.ravel()].add(ones).reshape(bsz, n)
 
 
-def joint_histogram(x, y, bins: int = 256):
-    """Per-image joint counts (B, bins * bins) of two integer-valued batches."""
-    bsz = x.shape[0]
-    idx = (x.astype(jnp.int32) * bins + y.astype(jnp.int32)).reshape(bsz, -1)
-    idx = idx + bins * bins * jnp.arange(bsz, dtype=jnp.int32)[:, None]
-    return jnp.zeros(bsz * bins * bins, x.dtype).at[idx.ravel()].add(1.0).reshape(bsz, bins * bins)
+def histogram(x, size, bins: int = 256):
+    """Per-image counts of the integer gray values of canvases ``x`` (B, H, W) -> (B, bins)."""
+    return _counts(x.astype(jnp.int32), size, bins)
+
+
+def joint_histogram(x, y, size, bins: int = 256):
+    """Per-image joint counts (B, bins * bins) of two integer-valued canvases."""
+    return _counts(x.astype(jnp.int32) * bins + y.astype(jnp.int32), size, bins * bins)
 
 
 def _entropy(ctx, key):
-    return ctx.memo(("H", key), lambda: _entropy_of_counts(histogram(getattr(ctx, key)), axis=1))
+    return ctx.memo(("H", key), lambda: _entropy_of_counts(histogram(getattr(ctx, key), ctx.size), axis=1))
 
 
 def EN(ctx):
@@ -55,6 +61,6 @@ def MI(ctx):
     clip = (lambda x: jnp.minimum(x, 254.0)) if ctx.conv.matlab else (lambda x: x)
     total = 0.0
     for key in ("a", "b"):
-        joint = _entropy_of_counts(joint_histogram(clip(ctx.f), clip(getattr(ctx, key))), axis=1)
+        joint = _entropy_of_counts(joint_histogram(clip(ctx.f), clip(getattr(ctx, key)), ctx.size), axis=1)
         total = total + _entropy(ctx, key) + hf - joint
     return total if ctx.conv.matlab else total * jnp.log(2.0)

@@ -5,26 +5,22 @@ All take the shared :class:`jaxfuse.metrics.core.Context` (F fused, A infrared, 
 
 from __future__ import annotations
 
-import jax
 import jax.numpy as jnp
 
-
-def _mean(x):
-    # A true division by n (XLA turns "/ constant" into "* (1/constant)", which is inexact): a
-    # constant image must centre to exact zeros, so undefined correlations come out NaN.
-    n = jax.lax.optimization_barrier(jnp.asarray(x.shape[1] * x.shape[2], x.dtype))
-    return jnp.sum(x, axis=(1, 2)) / n
+from jaxfuse.metrics import canvas
 
 
-def _centred(x):
-    return x - _mean(x)[:, None, None]
+# canvas.mean divides by the (traced) pixel count: a true division, so a constant image centres
+# to exact zeros and undefined correlations come out NaN.
+def _centred(x, size):
+    return x - canvas.mean(x, *size)[:, None, None]
 
 
-def _corr(x, y):
+def _corr(x, y, size):
     """Pearson correlation of two batches of images (``corr2`` in MATLAB)."""
-    xc, yc = _centred(x), _centred(y)
-    return jnp.sum(xc * yc, axis=(1, 2)) / jnp.sqrt(
-        jnp.sum(xc * xc, axis=(1, 2)) * jnp.sum(yc * yc, axis=(1, 2)))
+    xc, yc = _centred(x, size), _centred(y, size)
+    return canvas.total(xc * yc, *size) / jnp.sqrt(
+        canvas.total(xc * xc, *size) * canvas.total(yc * yc, *size))
 
 
 def SD(ctx):
@@ -33,7 +29,7 @@ def SD(ctx):
     Rao, "In-fibre Bragg grating sensors", Meas. Sci. Technol. 8(4), 1997, as used for fusion
     in e.g. Ma et al., Information Fusion 45, 2019, eq. for SD.
     """
-    return jnp.sqrt(_mean(_centred(ctx.f) ** 2))
+    return jnp.sqrt(canvas.mean(_centred(ctx.f, ctx.size) ** 2, *ctx.size))
 
 
 def CC(ctx):
@@ -43,14 +39,15 @@ def CC(ctx):
     2010. ``matlab`` keeps the toolbox's CC_evaluation.m slip: r(B,F)'s numerator centres B
     with mean(A) (its denominator uses mean(B)).
     """
-    r_af = _corr(ctx.a, ctx.f)
+    size = ctx.size
+    r_af = _corr(ctx.a, ctx.f, size)
     if ctx.conv.matlab:
-        fc = _centred(ctx.f)
-        num = jnp.sum((ctx.b - _mean(ctx.a)[:, None, None]) * fc, axis=(1, 2))
-        den = jnp.sqrt(jnp.sum(_centred(ctx.b) ** 2, axis=(1, 2)) * jnp.sum(fc * fc, axis=(1, 2)))
+        fc = _centred(ctx.f, size)
+        num = canvas.total((ctx.b - canvas.mean(ctx.a, *size)[:, None, None]) * fc, *size)
+        den = jnp.sqrt(canvas.total(_centred(ctx.b, size) ** 2, *size) * canvas.total(fc * fc, *size))
         r_bf = num / den
     else:
-        r_bf = _corr(ctx.b, ctx.f)
+        r_bf = _corr(ctx.b, ctx.f, size)
     return (r_af + r_bf) / 2
 
 
@@ -59,11 +56,12 @@ def SCD(ctx):
 
     Aslantas & Bendes, AEU Int. J. Electron. Commun. 69(12):1890-1896, 2015, eq. (4).
     """
-    return _corr(ctx.f - ctx.b, ctx.a) + _corr(ctx.f - ctx.a, ctx.b)
+    return _corr(ctx.f - ctx.b, ctx.a, ctx.size) + _corr(ctx.f - ctx.a, ctx.b, ctx.size)
 
 
 def _mse255(ctx):
-    return ctx.memo("mse255", lambda: (_mean((ctx.f - ctx.a) ** 2) + _mean((ctx.f - ctx.b) ** 2)) / 2)
+    return ctx.memo("mse255", lambda: (canvas.mean((ctx.f - ctx.a) ** 2, *ctx.size)
+                                       + canvas.mean((ctx.f - ctx.b) ** 2, *ctx.size)) / 2)
 
 
 def MSE(ctx):
@@ -84,4 +82,4 @@ def PSNR(ctx):
     m = _mse255(ctx)
     if ctx.conv.matlab:
         return 20 * jnp.log10(255.0 / jnp.sqrt(m / 255.0 ** 2))
-    return 10 * jnp.log10(jnp.max(ctx.f, axis=(1, 2)) ** 2 / m)
+    return 10 * jnp.log10(canvas.maximum(ctx.f, *ctx.size) ** 2 / m)

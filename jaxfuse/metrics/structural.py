@@ -10,6 +10,7 @@ import math
 import jax.numpy as jnp
 import numpy as np
 
+from jaxfuse.metrics import canvas
 from jaxfuse.metrics.gradient import _qabf_edges
 from jaxfuse.metrics.filters import box_sum, correlate, correlate_many, gaussian_1d
 
@@ -32,18 +33,19 @@ def SSIM(ctx):
     ``cddfuse``: ssim(F,A) + ssim(F,B) with scikit-image's defaults of the evaluator's era
     (7x7 uniform window, sample covariance, data_range 2 for floats, 3-pixel border dropped).
     """
+    h, w = ctx.size
     if ctx.conv.matlab:
         g = gaussian_1d(11, 1.5)
-        filt = lambda xs: correlate_many(xs, (g, g), "same", "edge")  # noqa: E731
+        filt = lambda xs: correlate_many(xs, (g, g), "same", "edge", ctx.size)  # noqa: E731
         maps = [_ssim_map(ctx.f, s, filt, 1e-4, 9e-4) for s in (ctx.a, ctx.b)]
-        return 0.5 * jnp.mean(maps[0], axis=(1, 2)) + 0.5 * jnp.mean(maps[1], axis=(1, 2))
+        return 0.5 * canvas.mean(maps[0], h, w) + 0.5 * canvas.mean(maps[1], h, w)
     filt = lambda xs: [box_sum(x, 7) / 49.0 for x in xs]  # noqa: E731
     c1, c2 = (0.01 * 2) ** 2, (0.03 * 2) ** 2
-    return sum(jnp.mean(_ssim_map(ctx.f, s, filt, c1, c2, 49.0 / 48.0), axis=(1, 2))
+    return sum(canvas.mean(_ssim_map(ctx.f, s, filt, c1, c2, 49.0 / 48.0), h - 6, w - 6)
                for s in (ctx.a, ctx.b))
 
 
-def _mef_ssim(x1, x2, f):
+def _mef_ssim(x1, x2, f, valid):
     """One scale of Ma et al.'s MEF-SSIM (mef_ssim.m), vectorised: the 11x11 patch algebra
     is rewritten with box/Gaussian window sums of products of the images."""
     n, size, c = 121.0, 11, (0.03 * 255) ** 2
@@ -74,11 +76,12 @@ def _mef_ssim(x1, x2, f):
     sig1 = scale ** 2 * cov
     sig12 = scale * sum(cw[k] * (gxf[k] - m[k] * mf) for k in range(2))
     sig2 = gff - mf * mf
-    return jnp.mean((2 * sig12 + c) / (sig1 + sig2 + c), axis=(1, 2))
+    h, w = valid
+    return canvas.mean((2 * sig12 + c) / (sig1 + sig2 + c), h - size + 1, w - size + 1)
 
 
-def _downsample(x):
-    return correlate(x, np.full((2, 2), 0.25), "same", "symmetric")[:, ::2, ::2]
+def _downsample(x, size):
+    return correlate(x, np.full((2, 2), 0.25), "same", "symmetric", size)[:, ::2, ::2]
 
 
 def MS_SSIM(ctx):
@@ -88,22 +91,24 @@ def MS_SSIM(ctx):
     24(11), 2015, eqs. (4)-(13), 3 scales, weights (0.0448, 0.2856, 0.3001) normalised, 2x2 mean
     down-sampling (analysis_ms_ssim.m). Undefined (NaN) when min(H, W) / 4 < 11.
     """
-    x1, x2, f = ctx.a, ctx.b, ctx.f
-    if min(f.shape[1:]) / 4 < 11:
+    x1, x2, f, (h, w) = ctx.a, ctx.b, ctx.f, ctx.size
+    if min(f.shape[1:]) / 4 < 11:  # the canvas, hence every image on it, is too small
         return jnp.full(f.shape[:1], jnp.nan)
     weights = np.array([0.0448, 0.2856, 0.3001])
     weights = weights / weights.sum()
-    total = 1.0
+    total, valid = 1.0, ctx.size
     for level, wt in enumerate(weights):
         if level:
-            x1, x2, f = _downsample(x1), _downsample(x2), _downsample(f)
-        total = total * _mef_ssim(x1, x2, f) ** wt
-    return total
+            x1, x2, f = (_downsample(x, valid) for x in (x1, x2, f))
+            valid = tuple((v + 1) // 2 for v in valid)
+        total = total * _mef_ssim(x1, x2, f, valid) ** wt
+    return jnp.where(jnp.minimum(h, w) / 4 < 11, jnp.nan, total)
 
 
-def _vifp(refs, dist):
+def _vifp(refs, dist, valid):
     """vifp_mscale.m for several references against one distorted image (its pyramid and
-    local statistics are shared): returns [num_r / den_r for r in refs]."""
+    local statistics are shared): returns [num_r / den_r for r in refs]. ``valid``: the
+    canvases' (h, w)."""
     sigma_nsq, eps = 2.0, 1e-10
     k = len(refs)
     num, den = [0.0] * k, [0.0] * k
@@ -113,6 +118,8 @@ def _vifp(refs, dist):
         filt = lambda xs: correlate_many(xs, (g, g), "valid")  # noqa: E731, B023
         if scale > 1:
             *refs, dist = (x[:, ::2, ::2] for x in filt([*refs, dist]))
+            valid = tuple((v - size + 2) // 2 for v in valid)  # ceil((v - size + 1) / 2)
+        region = tuple(v - size + 1 for v in valid)
         stats = filt([*refs, dist, *(r * r for r in refs), dist * dist, *(r * dist for r in refs)])
         mu1s, mu2, rrs, dd, rds = stats[:k], stats[k], stats[k + 1:2 * k + 1], stats[2 * k + 1], stats[2 * k + 2:]
         s2 = jnp.maximum(dd - mu2 * mu2, 0.0)
@@ -132,8 +139,8 @@ def _vifp(refs, dist):
             sv = jnp.where(neg, s2, sv)
             g_ = jnp.where(neg, 0.0, g_)
             sv = jnp.where(sv <= eps, eps, sv)
-            num[i] = num[i] + jnp.sum(jnp.log10(1 + g_ * g_ * s1 / (sv + sigma_nsq)), axis=(1, 2))
-            den[i] = den[i] + jnp.sum(jnp.log10(1 + s1 / sigma_nsq), axis=(1, 2))
+            num[i] = num[i] + canvas.total(jnp.log10(1 + g_ * g_ * s1 / (sv + sigma_nsq)), *region)
+            den[i] = den[i] + canvas.total(jnp.log10(1 + s1 / sigma_nsq), *region)
     return [n / d for n, d in zip(num, den)]
 
 
@@ -144,7 +151,7 @@ def VIF(ctx):
     (the LIVE vifp_mscale.m simplification), summed over both sources as fusion papers do.
     ``cddfuse`` replaces a NaN per-source term by 1.0, like the evaluator; ``matlab`` keeps NaN.
     """
-    terms = _vifp([ctx.a, ctx.b], ctx.f)
+    terms = _vifp([ctx.a, ctx.b], ctx.f, ctx.size)
     if not ctx.conv.matlab:
         terms = [jnp.where(jnp.isnan(t), 1.0, t) for t in terms]
     return terms[0] + terms[1]
@@ -170,7 +177,7 @@ def _q0(mx, my, vx, vy, cxy):
                      jnp.where(v == 0, 2 * mx * my / safe(m), jnp.where(m == 0, 2 * cxy / safe(v), full)))
 
 
-def _q_weighted(a, b, f, size):
+def _q_weighted(a, b, f, size, valid):
     """Piella & Heijmans' weighted fusion quality index Q_W (ICIP 2003, eq. (6)): saliency = local
     variance, lambda = s_a / (s_a + s_b) (1/2 where both are 0), c(w) = max(s_a, s_b) / sum."""
     ma, mf, va, vf, caf = _uiqi_terms(a, f, size)
@@ -178,7 +185,8 @@ def _q_weighted(a, b, f, size):
     lam = jnp.where(va + vb == 0, 0.5, va / jnp.where(va + vb == 0, 1.0, va + vb))
     q = lam * _q0(ma, mf, va, vf, caf) + (1 - lam) * _q0(mb, mf, vb, vf, cbf)
     c = jnp.maximum(va, vb)
-    return jnp.sum(c * q, axis=(1, 2)) / jnp.sum(c, axis=(1, 2))
+    region = tuple(v - size + 1 for v in valid)
+    return canvas.total(c * q, *region) / canvas.total(c, *region)
 
 
 def Qe(ctx):
@@ -191,5 +199,5 @@ def Qe(ctx):
     """
     size = 8
     edges = [_qabf_edges(ctx, k)[0] for k in "abf"]  # shared with Qabf
-    return _q_weighted(ctx.a, ctx.b, ctx.f, size) * _q_weighted(*edges, size)
+    return _q_weighted(ctx.a, ctx.b, ctx.f, size, ctx.size) * _q_weighted(*edges, size, ctx.size)
 
