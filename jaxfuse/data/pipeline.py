@@ -1,10 +1,12 @@
-"""The Grain training pipeline: shuffle -> per-process slice -> repeat -> crop/augment -> batch.
+"""The Grain training pipeline: shuffle -> repeat -> crop/augment -> batch -> per-process slice.
 
 Elements are random 128x128 (``patch``) crops at the same box in ir and vi, reduced to one
 channel in [0, 1] (infrared: grey; visible: the float Y of ``color.rgb_to_ycbcr``). Crops,
 flips and rotations draw from a per-element RNG that Grain derives from (seed, epoch, index),
 so batches do not depend on the number of worker processes, and the iterator state (saved in
-every checkpoint) makes a resumed run see exactly the batches an uninterrupted run sees.
+every checkpoint) makes a resumed run see exactly the batches an uninterrupted run sees. The
+per-process split comes last, so the global batch (crops included) does not depend on the
+number of JAX processes either.
 """
 
 from __future__ import annotations
@@ -57,17 +59,20 @@ def train_dataset(source, *, batch_size: int, patch: int, margin: int = 10, flip
                   num_workers: int = 0) -> grain.IterDataset:
     """An endless, shuffled, per-process dataset of ``batch_size`` (global) patch batches.
 
-    Each process reads its own slice of every epoch and returns its ``batch_size //
-    process_count`` share; ``num_workers`` > 0 decodes in that many worker processes.
+    Each process returns its ``batch_size // process_count`` share: global batch n is local
+    batches n * process_count .. + process_count - 1 of one stream, one per process, in process
+    order, so it is the same for any process count. ``num_workers`` > 0 decodes in that many
+    worker processes.
     """
     if batch_size % process_count:
         raise ValueError(f"batch size {batch_size} is not divisible by {process_count} processes")
     local_batch = batch_size // process_count
     if len(source) // process_count < 1:
         raise ValueError(f"{source!r} has {len(source)} pairs, fewer than the {process_count} processes")
-    ds = grain.MapDataset.source(source).seed(seed).shuffle()
-    ds = ds[process_index::process_count].repeat()
+    # Crops draw from the element's global index: augment before splitting between processes.
+    ds = grain.MapDataset.source(source).seed(seed).shuffle().repeat()
     ds = ds.random_map(RandomPatch(patch, margin, flips, rot90)).batch(local_batch, drop_remainder=True)
+    ds = ds[process_index::process_count]
     ds = ds.to_iter_dataset()
     if num_workers > 0:
         ds = ds.mp_prefetch(grain.MultiprocessingOptions(num_workers=num_workers))
