@@ -10,6 +10,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import grain
+import jax
 import orbax.checkpoint as ocp
 
 
@@ -58,9 +59,12 @@ def load_params(path) -> tuple[dict, dict]:
     """Loads (params, config dict) from any checkpoint ``path`` (see :func:`resolve`), on the host."""
     directory, step = resolve(path)
     mgr = ocp.CheckpointManager(directory, options=ocp.CheckpointManagerOptions(read_only=True))
+    # A saved sharding over devices this process lacks (another topology, e.g. a multi-host
+    # run's) cannot be rebuilt; such arrays are restored onto one local device instead.
+    fallback = jax.sharding.SingleDeviceSharding(jax.local_devices()[0])
     try:
         restored = mgr.restore(step, args=ocp.args.Composite(
-            state=ocp.args.StandardRestore(), config=ocp.args.JsonRestore()))
+            state=ocp.args.StandardRestore(fallback_sharding=fallback), config=ocp.args.JsonRestore()))
     except Exception as e:
         raise CheckpointError(f"{directory / str(step)}: cannot restore checkpoint "
                               f"({type(e).__name__}: {e})") from None
