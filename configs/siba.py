@@ -5,9 +5,10 @@
     python -m jaxfuse.train --config configs/siba.py:smoke --workdir /tmp/jaxfuse-smoke
     python -m jaxfuse.train --config configs/siba.py:tiny --workdir /tmp/t   # unit-test size
 
-Presets (``:a,b`` combines them): ``smoke`` trains 40 steps on synthetic pairs in under a
-minute on a CPU; ``tiny`` shrinks the network (16 channels, 2 heads) for tests; ``synthetic``
-only switches the data source. Any field can be overridden: ``--config.train.batch_size=8``.
+Presets (``:a,b`` combines them): ``smoke`` trains a 16-channel SIBA for 30 steps on 48x48
+synthetic patches (lr 1e-3, clip 1.0, so the loss visibly drops) in under a minute on a CPU;
+``tiny`` only shrinks the network (16 channels, 2 heads); ``synthetic`` only switches the data
+source. Any field can be overridden: ``--config.train.batch_size=8``.
 """
 
 import ml_collections
@@ -41,6 +42,8 @@ def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
         log_every=50, checkpoint_every=1000, keep_checkpoints=3, image_every=1000))
 
     for preset in filter(None, (arg or "").split(",")):
+        if preset not in _PRESETS:
+            raise ValueError(f"unknown preset {preset!r} for configs/siba.py; presets: {sorted(_PRESETS)}")
         _PRESETS[preset](c)
     return c
 
@@ -51,8 +54,9 @@ def _synthetic(c):
 
 def _smoke(c):
     _synthetic(c)
-    c.data.patch_size, c.data.synthetic_size, c.data.num_workers = 64, 96, 0
-    c.train.num_steps, c.train.log_every, c.train.checkpoint_every, c.train.image_every = 40, 10, 20, 20
+    _tiny(c)
+    c.data.patch_size, c.data.synthetic_size, c.data.num_workers = 48, 64, 0
+    c.train.num_steps, c.train.log_every, c.train.checkpoint_every, c.train.image_every = 30, 10, 15, 15
     c.train.learning_rate, c.train.clip_grad_norm = 1e-3, 1.0
 
 
