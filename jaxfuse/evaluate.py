@@ -24,15 +24,15 @@ import json
 import os
 import sys
 import warnings
-from collections import defaultdict
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import numpy as np
+from PIL import Image
 
 from jaxfuse.data.images import ImageError, atomic_write, list_images, pair_folders, read_image
 from jaxfuse.metrics import CONVENTIONS, LOWER_IS_BETTER, compute_metrics, parse_names, to_gray
-
-MAX_BATCH = 1  # images per jitted call; >1 batches same-size images (short groups padded)
+from jaxfuse.metrics.canvas import plan_buckets
 
 
 def _fused_file(fused_files: dict[str, Path], name: str, fused_dir) -> Path:
@@ -45,44 +45,62 @@ def _fused_file(fused_files: dict[str, Path], name: str, fused_dir) -> Path:
     return matches[0]
 
 
+def _paths(fused_dir, ir_dir, vi_dir):
+    """[(name, fused path, ir path, vi path)] for every pair of the folders."""
+    fused_files = list_images(fused_dir)
+    return [(name, _fused_file(fused_files, name, fused_dir), ir, vi)
+            for name, ir, vi in pair_folders(ir_dir, vi_dir)]
+
+
+def _load(name, f_path, ir_path, vi_path, convention):
+    imgs = [read_image(p) for p in (f_path, ir_path, vi_path)]
+    shapes = [im.shape[:2] for im in imgs]
+    if len(set(shapes)) != 1:
+        raise ImageError(f"pair {name}: sizes differ (H x W): fused {f_path} {shapes[0]}, "
+                         f"ir {ir_path} {shapes[1]}, vi {vi_path} {shapes[2]}")
+    return (name, *(to_gray(im, convention) for im in imgs))
+
+
 def load_triplets(fused_dir, ir_dir, vi_dir, convention: str):
     """[(name, fused, ir, vi)] as float64 gray arrays; errors name the offending file."""
-    fused_files = list_images(fused_dir)
-    out = []
-    for name, ir_path, vi_path in pair_folders(ir_dir, vi_dir):
-        f_path = _fused_file(fused_files, name, fused_dir)
-        imgs = [read_image(p) for p in (f_path, ir_path, vi_path)]
-        shapes = [im.shape[:2] for im in imgs]
-        if len(set(shapes)) != 1:
-            raise ImageError(f"pair {name}: sizes differ (H x W): fused {f_path} {shapes[0]}, "
-                             f"ir {ir_path} {shapes[1]}, vi {vi_path} {shapes[2]}")
-        out.append((name, *(to_gray(im, convention) for im in imgs)))
-    return out
+    return [_load(*p, convention) for p in _paths(fused_dir, ir_dir, vi_dir)]
+
+
+def _size(path) -> tuple[int, int]:
+    """(H, W) from the file header, without decoding; None when unreadable (decoding reports)."""
+    try:
+        with Image.open(path) as im:
+            return im.size[::-1]
+    except Exception:  # noqa: BLE001 -- read_image raises the proper error later
+        return None
 
 
 def evaluate_folder(fused_dir, ir_dir, vi_dir, names=None, convention="matlab", progress=True):
-    """Scores one folder of fused images; returns (image names, {metric: (N,) array})."""
+    """Scores one folder of fused images; returns (image names, {metric: (N,) array}).
+
+    Images are decoded by a thread pool while earlier ones are scored, and scored on a few
+    shared canvas shapes (:func:`jaxfuse.metrics.canvas.plan_buckets`), so a folder of many
+    image sizes costs a few compilations.
+    """
     names = parse_names(names)
-    triplets = load_triplets(fused_dir, ir_dir, vi_dir, convention)
-    groups = defaultdict(list)  # image size -> indices: one compilation per size
-    for i, t in enumerate(triplets):
-        groups[t[1].shape].append(i)
-    results = {n: np.full(len(triplets), np.nan) for n in names}
-    bar = _progress(len(triplets), Path(fused_dir).name) if progress else None
-    for idx in groups.values():
-        size = min(len(idx), MAX_BATCH)
-        for start in range(0, len(idx), size):
-            chunk = idx[start:start + size]
-            padded = chunk + [chunk[-1]] * (size - len(chunk))
-            batch = [np.stack([triplets[i][k] for i in padded]) for k in (1, 2, 3)]
-            scores = compute_metrics(*batch, names=names, convention=convention)
+    paths = _paths(fused_dir, ir_dir, vi_dir)
+    sizes = [_size(p[2]) for p in paths]
+    plan = plan_buckets([s for s in sizes if s is not None])
+    order = sorted(range(len(paths)), key=lambda i: plan.get(sizes[i], (0, 0)))  # bucket by bucket
+    results = {n: np.full(len(paths), np.nan) for n in names}
+    bar = _progress(len(paths), Path(fused_dir).name) if progress else None
+    with ThreadPoolExecutor(max_workers=2) as pool:
+        loaded = pool.map(lambda i: _load(*paths[i], convention), order)
+        for i, (_, f, a, b) in zip(order, loaded):
+            scores = compute_metrics(f, a, b, names=names, convention=convention,
+                                     canvas_shape=plan.get(f.shape))
             for n in names:
-                results[n][chunk] = scores[n][:len(chunk)]
+                results[n][i] = scores[n]
             if bar is not None:
-                bar.update(len(chunk))
+                bar.update(1)
     if bar is not None:
         bar.close()
-    image_names = [t[0] for t in triplets]
+    image_names = [p[0] for p in paths]
     for n in names:
         bad = [image_names[i] for i in np.flatnonzero(~np.isfinite(results[n]))]
         if bad:

@@ -26,6 +26,37 @@ def bucket_shape(h: int, w: int, step: int = BUCKET) -> tuple[int, int]:
     return math.ceil(h / step) * step, math.ceil(w / step) * step
 
 
+def plan_buckets(sizes, compile_s: float = 2.0, pixel_s: float = 4e-7,
+                 step: int = 128) -> dict[tuple[int, int], tuple[int, int]]:
+    """Canvas shape for each (h, w) in ``sizes`` (a list, one entry per image), trading
+    compilations (``compile_s`` each) against padded pixels (``pixel_s`` each): start from
+    ``step``-rounded shapes and greedily merge the two buckets whose union saves the most."""
+    shapes = sorted(set(sizes))
+    buckets = {}  # bucket shape -> [member sizes, one per image]
+    for s in sizes:
+        buckets.setdefault(bucket_shape(*s, step), []).append(s)
+
+    def waste(shape, members):
+        return pixel_s * len(members) * shape[0] * shape[1]
+
+    while len(buckets) > 1:
+        best, best_gain = None, 0.0
+        keys = list(buckets)
+        for i, p in enumerate(keys):
+            for q in keys[i + 1:]:
+                u = (max(p[0], q[0]), max(p[1], q[1]))
+                gain = (compile_s + waste(p, buckets[p]) + waste(q, buckets[q])
+                        - waste(u, buckets[p] + buckets[q]))
+                if gain > best_gain:
+                    best, best_gain = (p, q, u), gain
+        if best is None:
+            break
+        p, q, u = best
+        merged = buckets.pop(p) + buckets.pop(q)
+        buckets.setdefault(u, []).extend(merged)
+    return {s: b for s in shapes for b, members in buckets.items() if s in members}
+
+
 def mask(shape, h, w):
     """(B, H, W) booleans: True inside the top-left (h, w) block of each image."""
     rows = jnp.arange(shape[1])[None, :, None] < h[:, None, None]

@@ -82,8 +82,12 @@ def _compiled(names: tuple[str, ...], convention: str):
     return jax.jit(run)
 
 
-def compute_metrics(fused, ir, vi, names=None, convention: str = "matlab") -> dict[str, np.ndarray]:
+def compute_metrics(fused, ir, vi, names=None, convention: str = "matlab",
+                    canvas_shape: tuple[int, int] | None = None) -> dict[str, np.ndarray]:
     """Scores a batch: ``fused``, ``ir``, ``vi`` are (B, H, W) or (H, W) gray arrays in 0..255.
+
+    ``canvas_shape`` (>= (H, W); default :func:`canvas.bucket_shape`) is the padded shape the
+    program is compiled for: callers scoring many sizes pass a few shared shapes.
 
     Returns {metric name: float64 array of shape (B,)} (shape () for unbatched input). A metric
     that is undefined on an image (e.g. CC or SCD of a constant image, MS_SSIM below 44 pixels)
@@ -100,10 +104,13 @@ def compute_metrics(fused, ir, vi, names=None, convention: str = "matlab") -> di
     if min(arrays[0].shape[1:]) < 3:
         raise ValueError(f"images must be at least 3x3, got {arrays[0].shape[1:]}")
     bsz, h, w = arrays[0].shape
+    if canvas_shape and (canvas_shape[0] < h or canvas_shape[1] < w):
+        raise ValueError(f"canvas_shape {canvas_shape} is smaller than the images ({h}, {w})")
     out = {}
+    bucketed = tuple(n for n in names if n not in EXACT_SHAPE)
+    exact = tuple(n for n in names if n in EXACT_SHAPE)
     with jax.enable_x64(True):
-        for group, shape in ((tuple(n for n in names if n not in EXACT_SHAPE), canvas.bucket_shape(h, w)),
-                             (tuple(n for n in names if n in EXACT_SHAPE), (h, w))):
+        for group, shape in ((bucketed, canvas_shape or canvas.bucket_shape(h, w)), (exact, (h, w))):
             if not group:
                 continue
             padded = [np.pad(x, ((0, 0), (0, shape[0] - h), (0, shape[1] - w))) for x in arrays]
