@@ -98,6 +98,7 @@ def test_mdta_gdfn_and_blocks_shapes():
     assert attn["qkv1"]["kernel"].shape == (1, 1, 16, 48) and "bias" not in attn["qkv1"]
     assert attn["qkv2"]["kernel"].shape == (3, 3, 1, 48)
     assert params["params"]["mlp"]["project_in"]["kernel"].shape == (1, 1, 16, 32)  # expansion 1
-    y, params = _apply(source_attention.CrossAttentionBlock(heads=4), x, jnp.ones((2, 6, 7, 16)))
+    block = restormer.RestormerBlock(heads=4, attention=source_attention.SourceCrossAttention)
+    y, params = _apply(block, x, jnp.ones((2, 6, 7, 16)))
     assert y.shape == x.shape
     assert params["params"]["attn"]["qkv1"]["kernel"].shape == (1, 1, 16, 32)  # only k|v projected

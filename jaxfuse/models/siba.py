@@ -18,7 +18,6 @@ from jaxfuse import losses
 from jaxfuse.nn import CROSS_ATTENTION, SELF_ATTENTION
 from jaxfuse.nn.restormer import RestormerBlock
 from jaxfuse.nn.se import CBSM, ResSE
-from jaxfuse.nn.source_attention import CrossAttentionBlock
 
 Dtype = Any
 
@@ -50,7 +49,7 @@ class SIBA(nn.Module):
 
         def cross_branch(x, query, prefix):
             for i in range(self.ca_depth):
-                block = CrossAttentionBlock(self.heads, self.ffn_expansion, CROSS_ATTENTION[self.cross_attention],
+                block = RestormerBlock(self.heads, self.ffn_expansion, CROSS_ATTENTION[self.cross_attention],
                                             dtype=dt, name=f"{prefix}_ca_{i}")
                 x = block(x, query)
             return x

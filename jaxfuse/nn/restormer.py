@@ -82,7 +82,12 @@ class GDFN(nn.Module):
 
 
 class RestormerBlock(nn.Module):
-    """x + Attn(LN1(x)), then x + GDFN(LN2(x)); ``attention`` is any self-attention module class."""
+    """x + Attn(LN1(x), *context), then x + GDFN(LN2(x)).
+
+    ``attention`` is any attention module class: self-attention (MDTA) takes no context; a cross
+    attention (e.g. SIBA's source cross attention) takes its query map as ``context``. The
+    residual stream is always ``x``.
+    """
 
     heads: int = 8
     expansion: float = 1.0
@@ -90,11 +95,8 @@ class RestormerBlock(nn.Module):
     dtype: Dtype = jnp.float32
 
     @nn.compact
-    def __call__(self, x):
+    def __call__(self, x, *context):
         x = x + self.attention(self.heads, dtype=self.dtype, name="attn")(
-            ChannelLayerNorm(name="norm1")(x).astype(self.dtype))
+            ChannelLayerNorm(name="norm1")(x).astype(self.dtype), *context)
         return x + GDFN(self.expansion, dtype=self.dtype, name="mlp")(
             ChannelLayerNorm(name="norm2")(x).astype(self.dtype))
-
-
-

@@ -2,7 +2,8 @@
 
 The query is a source image turned into features by a CBSM (no LayerNorm, no projection); key
 and value come from the other modality's features through a 1x1 then a depthwise 3x3 conv. The
-attention itself is MDTA's transposed (channel) attention.
+attention itself is MDTA's transposed (channel) attention; wrap it in a block with
+``RestormerBlock(attention=SourceCrossAttention)``, whose residual stream is the key/value feature.
 """
 
 from typing import Any
@@ -11,7 +12,7 @@ import flax.linen as nn
 import jax.numpy as jnp
 
 from jaxfuse.nn.layers import conv1x1, depthwise3x3
-from jaxfuse.nn.restormer import GDFN, ChannelLayerNorm, transposed_attention
+from jaxfuse.nn.restormer import transposed_attention
 
 Dtype = Any
 
@@ -31,19 +32,3 @@ class SourceCrossAttention(nn.Module):
         tau = self.param("temperature", nn.initializers.ones, (self.heads,))
         out = transposed_attention(query.astype(self.dtype), k, v, tau, self.heads)
         return conv1x1(c, dtype=self.dtype, name="proj")(out)
-
-
-class CrossAttentionBlock(nn.Module):
-    """x + CA(LN1(x), query), then x + GDFN(LN2(x)); the residual stream is the key/value feature."""
-
-    heads: int = 8
-    expansion: float = 1.0
-    attention: type[nn.Module] = SourceCrossAttention
-    dtype: Dtype = jnp.float32
-
-    @nn.compact
-    def __call__(self, x, query):
-        x = x + self.attention(self.heads, dtype=self.dtype, name="attn")(
-            ChannelLayerNorm(name="norm1")(x).astype(self.dtype), query)
-        return x + GDFN(self.expansion, dtype=self.dtype, name="mlp")(
-            ChannelLayerNorm(name="norm2")(x).astype(self.dtype))
