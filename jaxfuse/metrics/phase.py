@@ -54,6 +54,7 @@ from __future__ import annotations
 import functools
 import math
 
+import jax
 import jax.numpy as jnp
 import numpy as np
 
@@ -73,48 +74,50 @@ def _grid(n: int) -> np.ndarray:
     return (np.arange(n) - n // 2) / n
 
 
-@functools.lru_cache(maxsize=None)
-def filter_bank(rows: int, cols: int):
-    """Image-independent parts of phase congruency for one size, in NumPy float64.
+def _log_gabor(rows: int, cols: int, xp):
+    """Radial parts (NSCALE, rows, cols) and the polar angle's (sin, cos), 0 frequency at
+    [0, 0]; ``xp`` is numpy or jax.numpy (the latter builds them inside the trace instead of
+    embedding large constants in the compiled program)."""
+    r, c = xp.arange(rows)[:, None], xp.arange(cols)[None, :]
+    x, y = xp.meshgrid(xp.asarray(_grid(cols)), xp.asarray(_grid(rows)))
+    radius = xp.sqrt(x * x + y * y)
+    # log(0) guard at the centre; the DC value of the filters is zeroed below.
+    radius = xp.where((r == rows // 2) & (c == cols // 2), 1.0, radius)
+    theta = xp.arctan2(-y, x)
+    radius, theta = xp.fft.ifftshift(radius), xp.fft.ifftshift(theta)
+    # Butterworth low-pass (Kovesi's lowpassfilter(size, 0.45, 15)); its grid divides by n.
+    lr = xp.hypot((c - cols // 2) / cols, (r - rows // 2) / rows)
+    lowpass = xp.fft.fftshift(1.0 / (1.0 + (lr / 0.45) ** 30))
+    dc = (r == 0) & (c == 0)
+    fo = 1.0 / (MIN_WAVELENGTH * MULT ** np.arange(NSCALE))
+    lg = xp.exp(-(xp.log(radius[None] / xp.asarray(fo)[:, None, None]) ** 2)
+                / (2 * math.log(SIGMA_ON_F) ** 2)) * lowpass
+    return xp.where(dc, 0.0, lg), xp.sin(theta), xp.cos(theta)
 
-    Returns (filters (NORIENT, NSCALE, rows, cols), EM_n (NORIENT,), sum of squared spatial
-    filters (NORIENT,), sum of their pairwise products over scales (NORIENT,)).
-    """
-    x, y = np.meshgrid(_grid(cols), _grid(rows))
-    radius = np.sqrt(x * x + y * y)
-    radius[rows // 2, cols // 2] = 1.0  # log(0) guard; the DC value is zeroed below
-    theta = np.arctan2(-y, x)
-    radius, theta = np.fft.ifftshift(radius), np.fft.ifftshift(theta)
-    sin_t, cos_t = np.sin(theta), np.cos(theta)
 
-    lx = (np.arange(cols) - cols // 2) / cols
-    ly = (np.arange(rows) - rows // 2) / rows
-    lr = np.sqrt(lx[None, :] ** 2 + ly[:, None] ** 2)
-    lowpass = np.fft.fftshift(1.0 / (1.0 + (lr / 0.45) ** 30))
-
-    log_gabor = []
-    for s in range(NSCALE):
-        fo = 1.0 / (MIN_WAVELENGTH * MULT ** s)
-        lg = np.exp(-(np.log(radius / fo) ** 2) / (2 * math.log(SIGMA_ON_F) ** 2)) * lowpass
-        lg[0, 0] = 0.0
-        log_gabor.append(lg)
-
+def _spread(sin_t, cos_t, angle, xp):
+    """Angular part of the filters of orientation ``angle`` (Gaussian in angular distance)."""
+    ds = sin_t * xp.cos(angle) - cos_t * xp.sin(angle)
+    dc = cos_t * xp.cos(angle) + sin_t * xp.sin(angle)
     theta_sigma = math.pi / NORIENT / D_THETA_ON_SIGMA
-    filters = np.empty((NORIENT, NSCALE, rows, cols))
-    em_n, sum_an2, sum_aiaj = (np.empty(NORIENT) for _ in range(3))
+    return xp.exp(-xp.arctan2(ds, dc) ** 2 / (2 * theta_sigma ** 2))
+
+
+@functools.lru_cache(maxsize=None)
+def noise_constants(rows: int, cols: int):
+    """Image-independent noise-model constants per orientation, in NumPy float64: EM_n (sum of
+    the squared smallest-scale filter), and the sums of squares / of pairwise products over
+    scales of the spatial filters' real parts (each scaled by sqrt(rows * cols)). (NORIENT, 3)."""
+    lg, sin_t, cos_t = _log_gabor(rows, cols, np)
+    out = np.empty((NORIENT, 3))
     for o in range(NORIENT):
-        angle = o * math.pi / NORIENT
-        ds = sin_t * math.cos(angle) - cos_t * math.sin(angle)
-        dc = cos_t * math.cos(angle) + sin_t * math.sin(angle)
-        spread = np.exp(-np.arctan2(ds, dc) ** 2 / (2 * theta_sigma ** 2))
-        for s in range(NSCALE):
-            filters[o, s] = log_gabor[s] * spread
-        spatial = np.real(np.fft.ifft2(filters[o])) * math.sqrt(rows * cols)
-        em_n[o] = np.sum(filters[o, 0] ** 2)
-        sum_an2[o] = np.sum(spatial ** 2)
-        sum_aiaj[o] = sum(np.sum(spatial[i] * spatial[j])
-                          for i in range(NSCALE) for j in range(i + 1, NSCALE))
-    return filters, em_n, sum_an2, sum_aiaj
+        filters = lg * _spread(sin_t, cos_t, o * math.pi / NORIENT, np)
+        spatial = np.real(np.fft.ifft2(filters)) * math.sqrt(rows * cols)
+        out[o, 0] = np.sum(filters[0] ** 2)
+        out[o, 1] = np.sum(spatial ** 2)
+        out[o, 2] = sum(np.sum(spatial[i] * spatial[j])
+                        for i in range(NSCALE) for j in range(i + 1, NSCALE))
+    return out
 
 
 def phase_congruency(img):
@@ -123,32 +126,39 @@ def phase_congruency(img):
     Returns (p, M, m), each (B, H, W): phase congruency, maximum and minimum moments.
     """
     rows, cols = img.shape[1:]
-    filters, em_n, sum_an2, sum_aiaj = filter_bank(rows, cols)
+    lg, sin_t, cos_t = _log_gabor(rows, cols, jnp)
     img = img - jnp.mean(img, axis=(1, 2), keepdims=True)  # exact zeros for flat images
     spectrum = jnp.fft.fft2(img)
-    eo = jnp.fft.ifft2(spectrum[:, None, None] * jnp.asarray(filters))  # (B, O, S, H, W)
-    e, o_ = jnp.real(eo), jnp.imag(eo)
-    an = jnp.abs(eo)
-    sum_an = jnp.sum(an, axis=2)
-    sum_e, sum_o = jnp.sum(e, axis=2), jnp.sum(o_, axis=2)
-    max_an = jnp.max(an, axis=2)
-    x_energy = jnp.sqrt(sum_e ** 2 + sum_o ** 2) + _EPS
-    mean_e, mean_o = (sum_e / x_energy)[:, :, None], (sum_o / x_energy)[:, :, None]
-    energy = jnp.sum(e * mean_e + o_ * mean_o - jnp.abs(e * mean_o - o_ * mean_e), axis=2)
 
-    median = jnp.median(jnp.reshape(an[:, :, 0] ** 2, an.shape[:2] + (-1,)), axis=-1)  # (B, O)
-    noise_power = (-median / math.log(0.5)) / em_n
-    noise_e2 = 2 * noise_power * sum_an2 + 4 * noise_power * sum_aiaj
-    tau = jnp.sqrt(noise_e2 / 2)
-    threshold = (tau * math.sqrt(math.pi / 2) + K * jnp.sqrt((2 - math.pi / 2) * tau ** 2)) / 1.7
-    energy = jnp.maximum(energy - threshold[:, :, None, None], 0.0)
+    def orientation(args):
+        """One orientation: (weight * max(Energy - T, 0), sum over scales of the amplitudes)."""
+        angle, (em, an2, aiaj) = args
+        filters = lg * _spread(sin_t, cos_t, angle, jnp)  # (S, H, W)
+        eo = jnp.fft.ifft2(spectrum[:, None] * filters)  # (B, S, H, W)
+        e, o_ = jnp.real(eo), jnp.imag(eo)
+        an = jnp.abs(eo)
+        sum_an = jnp.sum(an, axis=1)
+        sum_e, sum_o = jnp.sum(e, axis=1), jnp.sum(o_, axis=1)
+        x_energy = jnp.sqrt(sum_e ** 2 + sum_o ** 2) + _EPS
+        mean_e, mean_o = (sum_e / x_energy)[:, None], (sum_o / x_energy)[:, None]
+        energy = jnp.sum(e * mean_e + o_ * mean_o - jnp.abs(e * mean_o - o_ * mean_e), axis=1)
+        median = jnp.median(jnp.reshape(an[:, 0] ** 2, (an.shape[0], -1)), axis=-1)  # (B,)
+        noise_power = (-median / math.log(0.5)) / em
+        tau = jnp.sqrt((2 * noise_power * an2 + 4 * noise_power * aiaj) / 2)
+        mean, sigma = tau * math.sqrt(math.pi / 2), jnp.sqrt((2 - math.pi / 2) * tau ** 2)
+        threshold = (mean + K * sigma) / 1.7  # Kovesi's empirical PC_2 rescaling
+        energy = jnp.maximum(energy - threshold[:, None, None], 0.0)
+        width = sum_an / (jnp.max(an, axis=1) + _EPS) / NSCALE
+        return energy / (1.0 + jnp.exp((CUT_OFF - width) * G)), sum_an
 
-    width = sum_an / (max_an + _EPS) / NSCALE
-    weighted = energy / (1.0 + jnp.exp((CUT_OFF - width) * G))
+    # One orientation at a time (lax.map): 1/6 of the memory of the whole filter bank at once.
+    angles = np.arange(NORIENT) * math.pi / NORIENT
+    consts = jnp.asarray(noise_constants(rows, cols))
+    weighted, sum_an = jax.lax.map(orientation, (jnp.asarray(angles), tuple(consts.T)))
+    weighted, sum_an = jnp.moveaxis(weighted, 0, 1), jnp.moveaxis(sum_an, 0, 1)  # (B, O, H, W)
     p = jnp.sum(weighted, axis=1) / (jnp.sum(sum_an, axis=1) + _EPS)
 
     pc_o = weighted / sum_an  # (B, O, H, W); 0 / 0 = NaN on flat images, as the toolbox
-    angles = np.arange(NORIENT) * math.pi / NORIENT
     covx = pc_o * np.cos(angles)[None, :, None, None]
     covy = pc_o * np.sin(angles)[None, :, None, None]
     covx2 = jnp.sum(covx ** 2, axis=1) / (NORIENT / 2)
