@@ -200,6 +200,8 @@ def PC(ctx):
 
     Same definition in both conventions (neither reference tool of jaxfuse has it); computed on
     the convention's gray images. 1 is best (about 0.96 for F = A = B, because of C = 1e-4).
+    Its FFTs read the whole input array, so it must run on exact-shape canvases
+    (``core.EXACT_SHAPE``), never on zero-padded buckets.
     """
     (pf, mf_, lf), (pa, ma, la), (pb, mb, lb) = features(ctx)
     pick = (pa > pb).astype(pa.dtype)
