@@ -37,6 +37,7 @@ METRICS = {
 # Metrics the CDDFuse evaluator also computes (the benchmark compares these).
 CDDFUSE_METRICS = ("EN", "SD", "SF", "AG", "MI", "CC", "SCD", "PSNR", "MSE", "VIF", "Qabf", "SSIM")
 # Metrics of whole-image transforms (DCT, DWT): computed on canvases of the exact image shape.
+# A metric that reads its whole input array rather than ``ctx.size``'s valid region belongs here.
 EXACT_SHAPE = ("FMI_dct", "FMI_w")
 # Lower is better for these; higher is better for the rest.
 LOWER_IS_BETTER = ("MSE", "Nabf")

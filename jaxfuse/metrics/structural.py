@@ -106,42 +106,49 @@ def MS_SSIM(ctx):
 
 
 def _vifp(refs, dist, valid):
-    """vifp_mscale.m for several references against one distorted image (its pyramid and
-    local statistics are shared): returns [num_r / den_r for r in refs]. ``valid``: the
-    canvases' (h, w)."""
+    """vifp_mscale.m for several references against one distorted image: returns
+    [num_r / den_r for r in refs]. ``valid``: the canvases' (h, w).
+
+    The references are stacked along the batch axis (one copy of the per-pixel algebra to
+    compile), the distorted image's pyramid and local statistics are computed once, and the
+    decimating filter computes only the rows and columns it keeps.
+    """
     sigma_nsq, eps = 2.0, 1e-10
-    k = len(refs)
-    num, den = [0.0] * k, [0.0] * k
+    k, bsz = len(refs), dist.shape[0]
+    ref = jnp.concatenate(refs)
+    num = den = 0.0
     for scale in range(1, 5):
         size = 2 ** (4 - scale + 1) + 1
         g = gaussian_1d(size, size / 5.0)
-        filt = lambda xs: correlate_many(xs, (g, g), "valid")  # noqa: E731, B023
         if scale > 1:
-            *refs, dist = (x[:, ::2, ::2] for x in filt([*refs, dist]))
+            ref, dist = correlate_many([ref, dist], (g, g), "valid", stride=2)
             valid = tuple((v - size + 2) // 2 for v in valid)  # ceil((v - size + 1) / 2)
-        region = tuple(v - size + 1 for v in valid)
-        stats = filt([*refs, dist, *(r * r for r in refs), dist * dist, *(r * dist for r in refs)])
-        mu1s, mu2, rrs, dd, rds = stats[:k], stats[k], stats[k + 1:2 * k + 1], stats[2 * k + 1], stats[2 * k + 2:]
+        region = tuple(jnp.concatenate([v - size + 1] * k) for v in valid)
+        rd = (ref.reshape(k, *dist.shape) * dist).reshape(ref.shape)
+        mu1, rr, rd, mu2, dd = correlate_many([ref, ref * ref, rd, dist, dist * dist], (g, g), "valid")
+        # The distorted image's statistics broadcast over the k references (no tiled copies).
+        tile = lambda x: jnp.broadcast_to(x, (k, *x.shape)).reshape(k * bsz, *x.shape[1:])  # noqa: E731
+        mu2, dd = tile(mu2), tile(dd)
         s2 = jnp.maximum(dd - mu2 * mu2, 0.0)
-        for i in range(k):
-            s1 = jnp.maximum(rrs[i] - mu1s[i] * mu1s[i], 0.0)
-            s12 = rds[i] - mu1s[i] * mu2
-            g_ = s12 / (s1 + eps)
-            sv = s2 - g_ * s12
-            low1 = s1 < eps
-            g_ = jnp.where(low1, 0.0, g_)
-            sv = jnp.where(low1, s2, sv)
-            s1 = jnp.where(low1, 0.0, s1)
-            low2 = s2 < eps
-            g_ = jnp.where(low2, 0.0, g_)
-            sv = jnp.where(low2, 0.0, sv)
-            neg = g_ < 0
-            sv = jnp.where(neg, s2, sv)
-            g_ = jnp.where(neg, 0.0, g_)
-            sv = jnp.where(sv <= eps, eps, sv)
-            num[i] = num[i] + canvas.total(jnp.log10(1 + g_ * g_ * s1 / (sv + sigma_nsq)), *region)
-            den[i] = den[i] + canvas.total(jnp.log10(1 + s1 / sigma_nsq), *region)
-    return [n / d for n, d in zip(num, den)]
+        s1 = jnp.maximum(rr - mu1 * mu1, 0.0)
+        s12 = rd - mu1 * mu2
+        g_ = s12 / (s1 + eps)
+        sv = s2 - g_ * s12
+        low1 = s1 < eps
+        g_ = jnp.where(low1, 0.0, g_)
+        sv = jnp.where(low1, s2, sv)
+        s1 = jnp.where(low1, 0.0, s1)
+        low2 = s2 < eps
+        g_ = jnp.where(low2, 0.0, g_)
+        sv = jnp.where(low2, 0.0, sv)
+        neg = g_ < 0
+        sv = jnp.where(neg, s2, sv)
+        g_ = jnp.where(neg, 0.0, g_)
+        sv = jnp.where(sv <= eps, eps, sv)
+        num = num + canvas.total(jnp.log10(1 + g_ * g_ * s1 / (sv + sigma_nsq)), *region)
+        den = den + canvas.total(jnp.log10(1 + s1 / sigma_nsq), *region)
+    ratio = num / den
+    return [ratio[i * bsz:(i + 1) * bsz] for i in range(k)]
 
 
 def VIF(ctx):
