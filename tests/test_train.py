@@ -78,3 +78,14 @@ def test_cli_overrides_and_rejects_unknown_fields(tmp_path):
     assert (tmp_path / "checkpoints" / "2").is_dir()
     bad = subprocess.run(base + ["--config.train.no_such_field=1"], env=env, capture_output=True, text=True)
     assert bad.returncode != 0 and "no_such_field" in bad.stderr
+
+
+def test_init_from_a_checkpoint_with_a_frozen_subtree(tmp_path):
+    """The multi-stage seam: start from another run's checkpoint, keep ``ir_conv`` frozen."""
+    first, _ = train.train(tiny_config(num_steps=2, checkpoint_every=100), str(tmp_path / "stage1"))
+    config = tiny_config(num_steps=2, checkpoint_every=100)
+    config.init_from, config.freeze = str(tmp_path / "stage1"), ("ir_conv/.*",)
+    second, _ = train.train(config, str(tmp_path / "stage2"))
+    before, after = _params(first), _params(second)
+    _assert_trees_close(before["ir_conv"], after["ir_conv"], atol=0)
+    assert not np.allclose(before["vi_conv"]["conv1"]["kernel"], after["vi_conv"]["conv1"]["kernel"])
