@@ -24,7 +24,8 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from jaxfuse.metrics import canvas, conventions, fmi, gradient, information, statistics, structural
+from jaxfuse.metrics import (canvas, conventions, fmi, gradient, information, phase, statistics,
+                             structural)
 
 # Name -> function(ctx) -> (B,). Order is the column order of reports.
 METRICS = {
@@ -32,13 +33,13 @@ METRICS = {
     "MI": information.MI, "CC": statistics.CC, "SCD": statistics.SCD, "PSNR": statistics.PSNR,
     "MSE": statistics.MSE, "VIF": structural.VIF, "Qabf": gradient.Qabf, "Nabf": gradient.Nabf,
     "SSIM": structural.SSIM, "MS_SSIM": structural.MS_SSIM, "FMI_pixel": fmi.FMI_pixel,
-    "FMI_dct": fmi.FMI_dct, "FMI_w": fmi.FMI_w, "Qe": structural.Qe,
+    "FMI_dct": fmi.FMI_dct, "FMI_w": fmi.FMI_w, "Qe": structural.Qe, "PC": phase.PC,
 }
 # Metrics the CDDFuse evaluator also computes (the benchmark compares these).
 CDDFUSE_METRICS = ("EN", "SD", "SF", "AG", "MI", "CC", "SCD", "PSNR", "MSE", "VIF", "Qabf", "SSIM")
-# Metrics of whole-image transforms (DCT, DWT): computed on canvases of the exact image shape.
+# Metrics of whole-image transforms (DCT, DWT, FFT): computed on canvases of the exact image shape.
 # A metric that reads its whole input array rather than ``ctx.size``'s valid region belongs here.
-EXACT_SHAPE = ("FMI_dct", "FMI_w")
+EXACT_SHAPE = ("FMI_dct", "FMI_w", "PC")
 # Lower is better for these; higher is better for the rest.
 LOWER_IS_BETTER = ("MSE", "Nabf")
 
