@@ -24,6 +24,7 @@ import json
 import os
 import sys
 import warnings
+import threading
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
@@ -32,6 +33,7 @@ from PIL import Image
 
 from jaxfuse.data.images import ImageError, atomic_write, list_images, pair_folders, read_image
 from jaxfuse.metrics import CONVENTIONS, LOWER_IS_BETTER, compute_metrics, parse_names, to_gray
+from jaxfuse.metrics.core import EXACT_SHAPE
 from jaxfuse.metrics.canvas import plan_buckets
 
 
@@ -75,29 +77,81 @@ def _size(path) -> tuple[int, int]:
         return None
 
 
+WORKERS = 2  # threads decoding and scoring; XLA:CPU runs each call on one core
+
+
+class _Schedule:
+    """Hands out images to worker threads so that each canvas shape is compiled once, by the
+    first thread to reach it, while the other threads score images whose shape is ready (or
+    compile another shape)."""
+
+    def __init__(self, keys):
+        self._pending = {}
+        for i, k in enumerate(keys):
+            self._pending.setdefault(k, []).append(i)
+        self._ready, self._claimed, self._stop = set(), set(), False
+        self._cond = threading.Condition()
+
+    def next(self):
+        with self._cond:
+            while not self._stop:
+                ready = [k for k in self._pending if k in self._ready and self._pending[k]]
+                fresh = [k for k in self._pending if k not in self._claimed and self._pending[k]]
+                if ready or fresh:
+                    key = (ready or fresh)[0]
+                    self._claimed.add(key)
+                    return key, self._pending[key].pop(0)
+                if not any(self._pending.values()):
+                    return None
+                self._cond.wait()
+            return None
+
+    def done(self, key, ok: bool = True):
+        with self._cond:
+            if ok:
+                self._ready.add(key)
+            else:
+                self._stop = True
+            self._cond.notify_all()
+
+
 def evaluate_folder(fused_dir, ir_dir, vi_dir, names=None, convention="matlab", progress=True):
     """Scores one folder of fused images; returns (image names, {metric: (N,) array}).
 
-    Images are decoded by a thread pool while earlier ones are scored, and scored on a few
-    shared canvas shapes (:func:`jaxfuse.metrics.canvas.plan_buckets`), so a folder of many
-    image sizes costs a few compilations.
+    Images are scored on a few shared canvas shapes (:func:`jaxfuse.metrics.canvas.plan_buckets`),
+    so a folder of many image sizes costs a few compilations, by ``WORKERS`` threads that decode
+    and score while another compiles.
     """
     names = parse_names(names)
     paths = _paths(fused_dir, ir_dir, vi_dir)
     sizes = [_size(p[2]) for p in paths]
     plan = plan_buckets([s for s in sizes if s is not None])
-    order = sorted(range(len(paths)), key=lambda i: plan.get(sizes[i], (0, 0)))  # bucket by bucket
+    exact = any(n in EXACT_SHAPE for n in names)  # these compile per image size anyway
+    keys = [(plan.get(s), s if exact else None) for s in sizes]
     results = {n: np.full(len(paths), np.nan) for n in names}
     bar = _progress(len(paths), Path(fused_dir).name) if progress else None
-    with ThreadPoolExecutor(max_workers=2) as pool:
-        loaded = pool.map(lambda i: _load(*paths[i], convention), order)
-        for i, (_, f, a, b) in zip(order, loaded):
-            scores = compute_metrics(f, a, b, names=names, convention=convention,
-                                     canvas_shape=plan.get(f.shape))
-            for n in names:
-                results[n][i] = scores[n]
-            if bar is not None:
-                bar.update(1)
+    schedule, lock = _Schedule(keys), threading.Lock()
+
+    def work():
+        while (job := schedule.next()) is not None:
+            key, i = job
+            try:
+                _, f, a, b = _load(*paths[i], convention)
+                scores = compute_metrics(f, a, b, names=names, convention=convention,
+                                         canvas_shape=plan.get(f.shape))
+            except BaseException:
+                schedule.done(key, ok=False)
+                raise
+            schedule.done(key)
+            with lock:
+                for n in names:
+                    results[n][i] = scores[n]
+                if bar is not None:
+                    bar.update(1)
+
+    with ThreadPoolExecutor(max_workers=WORKERS) as pool:
+        for fut in [pool.submit(work) for _ in range(WORKERS)]:
+            fut.result()
     if bar is not None:
         bar.close()
     image_names = [p[0] for p in paths]
