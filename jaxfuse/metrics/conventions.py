@@ -5,8 +5,8 @@
 reproduces the Python evaluator of Zhaozixiang1228/MMIF-CDDFuse (``utils/Evaluator.py``).
 Metrics that the CDDFuse evaluator does not have (MS_SSIM, Nabf, FMI_*) use the toolbox
 definition in both conventions, applied to that convention's gray images; Qe, in neither tool,
-follows Piella & Heijmans (see its docstring). PC (Zhao et al.'s phase-congruency metric) is
-not implemented yet.
+follows Piella & Heijmans (see its docstring). PC (Zhao et al.'s phase-congruency metric), in
+neither tool, follows metricZhao.m of Zheng Liu's toolbox (see :mod:`jaxfuse.metrics.phase`).
 
 Every difference between the two, metric by metric (A = infrared, B = visible, F = fused):
 
