@@ -40,7 +40,12 @@ Gaussian window (sigma 1.5, zero padding, 'same'), of the masked source maps X_A
 X_B * m_B, X_max * m_max against the unmasked fused map X_F; each is kept only inside its own
 mask (0 outside); per pixel the largest of the three (NaN ignored, as MATLAB's ``max``); P_X =
 their sum over the image / the number of pixels in m_max. NaN products follow MATLAB (0 * NaN
-= NaN).
+= NaN). The paper compares *local* cross-correlations of the feature maps, as here; a single
+per-image correlation coefficient (a common paraphrase) is not what it or the toolbox computes.
+
+Implementation: the filters are built inside the trace and applied one orientation at a time
+(``lax.map``, ~0.9 GB peak for three 768x576 images); the median is exact (bisection on the
+float bit patterns, same value as sorting). Python ports of metricZhao.m were not used.
 
 Undefined (NaN): when no pixel of either source reaches p > 0.1 (e.g. both flat), and when the
 fused image is flat while some pixel has both sources above the threshold (its M, m are 0 / 0,
