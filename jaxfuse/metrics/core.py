@@ -1,12 +1,15 @@
-"""``compute_metrics``: one jitted call computes a chosen set of metrics on a batch of images.
+"""``compute_metrics``: jitted programs compute a chosen set of metrics on a batch of images.
 
 Inputs are gray arrays in 0..255 (after the convention's gray conversion, see
 :func:`jaxfuse.metrics.conventions.to_gray`), shaped (B, H, W). They are zero-padded to a
 bucket shape (:mod:`jaxfuse.metrics.canvas`) with their true sizes passed as data, so one
-compilation serves every image size of a bucket (per batch size, metric set, convention);
-only the whole-image transforms of ``EXACT_SHAPE`` metrics still compile per size.
-Intermediates (histograms, entropies, Sobel responses, feature maps) are computed once per
-trace through :class:`Context`.
+compilation serves every image size of a bucket (per batch size, metric, convention); only
+the whole-image transforms of ``EXACT_SHAPE`` metrics still compile per size.
+
+Each metric is its own program: only the requested metrics are compiled, and XLA:CPU fuses
+small programs better than one large one (measured on a 512x640 canvas: EN+MI+SD+CC+SCD+PSNR+MSE
+as one program 33 ms, as two 13 ms). Intermediates a metric reuses (histograms, entropies,
+Sobel responses, feature maps) are computed once per trace through :class:`Context`.
 
 Precision: the metrics run in float64 inside ``jax.enable_x64`` (local to this call; the rest
 of jaxfuse is untouched). The reference code tests intermediate values for exact zero or
@@ -74,14 +77,9 @@ def parse_names(names: str | Sequence[str] | None) -> tuple[str, ...]:
 
 
 @functools.lru_cache(maxsize=None)
-def _compiled(names: tuple[str, ...], convention: str):
+def _compiled(name: str, convention: str):
     conv = conventions.get(convention)
-
-    def run(f, a, b, h, w):
-        ctx = Context(f, a, b, (h, w), conv)
-        return {n: METRICS[n](ctx) for n in names}
-
-    return jax.jit(run)
+    return jax.jit(lambda f, a, b, h, w: METRICS[name](Context(f, a, b, (h, w), conv)))
 
 
 def compute_metrics(fused, ir, vi, names=None, convention: str = "matlab",
@@ -117,9 +115,9 @@ def compute_metrics(fused, ir, vi, names=None, convention: str = "matlab",
                 continue
             padded = [np.pad(x, ((0, 0), (0, shape[0] - h), (0, shape[1] - w))) for x in arrays]
             sizes = [np.full(bsz, v, dtype=np.int64) for v in (h, w)]
-            res = _compiled(group, convention)(*(jnp.asarray(x) for x in padded + sizes))
-            out.update((k, np.asarray(v, dtype=np.float64)) for k, v in res.items())
-    out = {n: out[n] for n in names}
+            args = [jnp.asarray(x) for x in padded + sizes]
+            out.update((n, _compiled(n, convention)(*args)) for n in group)  # dispatched async
+        out = {n: np.asarray(out[n], dtype=np.float64) for n in names}
     return {k: v[0] for k, v in out.items()} if squeeze else out
 
 
