@@ -16,6 +16,7 @@ import pytest
 from conftest import require_shared
 from jaxfuse.data.images import read_image
 from jaxfuse.metrics import CDDFUSE_METRICS, METRICS, compute_metrics, to_gray
+from jaxfuse.metrics.canvas import plan_buckets
 from jaxfuse.metrics.conventions import get as get_convention
 
 DATA = Path(__file__).parent / "data"
@@ -101,6 +102,29 @@ def test_bad_inputs_are_nan_not_garbage():
         # All three images constant: VIF's information ratio is 0/0; the CDDFuse evaluator
         # replaces each undefined source term by 1.
         assert np.isnan(r["VIF"][3]) if convention == "matlab" else r["VIF"][3] == 2.0
+
+
+@pytest.mark.parametrize("convention", ["matlab", "cddfuse"])
+def test_canvas_padding_is_invisible(convention):
+    """Scores on a padded bucket canvas equal those on the exact-size canvas (only the order of
+    floating-point summation differs); odd sizes exercise every border rule."""
+    _, f, a, b = load_cases(convention)
+    f, a, b = (x[:2, :61, :87] for x in (f, a, b))
+    names = [n for n in METRICS if n not in ("FMI_dct", "FMI_w")]  # those never pad
+    exact = compute_metrics(f, a, b, names=names, convention=convention, canvas_shape=(61, 87))
+    padded = compute_metrics(f, a, b, names=names, convention=convention, canvas_shape=(67, 96))
+    for n in names:
+        np.testing.assert_allclose(padded[n], exact[n], rtol=1e-9, atol=1e-12, err_msg=n)
+    with pytest.raises(ValueError, match="smaller"):
+        compute_metrics(f, a, b, names=["SD"], canvas_shape=(60, 87))
+
+
+def test_bucket_plan_trades_compiles_for_padding():
+    sizes = [(450, 620)] * 14 + [(457, 619), (496, 632), (576, 768), (709, 945)]
+    plan = plan_buckets(sizes)
+    assert all(plan[s][0] >= s[0] and plan[s][1] >= s[1] for s in sizes)
+    assert len(set(plan.values())) == 2  # the two large images share one canvas
+    assert len(set(plan_buckets(sizes, compile_s=0.0).values())) == 3  # free compiles: no merging
 
 
 def test_unbatched_input_and_shape_errors():
