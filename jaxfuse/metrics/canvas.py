@@ -27,7 +27,7 @@ def bucket_shape(h: int, w: int, step: int = BUCKET) -> tuple[int, int]:
 
 
 def plan_buckets(sizes, compile_s: float = 2.0, pixel_s: float = 4e-7,
-                 step: int = 128) -> dict[tuple[int, int], tuple[int, int]]:
+                 step: int = 64) -> dict[tuple[int, int], tuple[int, int]]:
     """Canvas shape for each (h, w) in ``sizes`` (a list, one entry per image), trading
     compilations (``compile_s`` each) against padded pixels (``pixel_s`` each): start from
     ``step``-rounded shapes and greedily merge the two buckets whose union saves the most."""
