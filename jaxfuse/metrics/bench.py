@@ -4,7 +4,7 @@
         --cddfuse-python /path/to/venv/bin/python --cddfuse-evaluator /path/to/utils/Evaluator.py
 
 Times, on the same images and the metrics both have (``CDDFUSE_METRICS``), image decoding
-included: (1) jaxfuse cold (compilation of every image size included), (2) jaxfuse warm (same
+included: (1) jaxfuse cold (compilation of every canvas shape included), (2) jaxfuse warm (same
 process, compiled), (3) the CDDFuse evaluator run in its own interpreter (it needs OpenCV,
 scikit-learn, scikit-image, SciPy, which jaxfuse does not), and (4) jaxfuse with all metrics,
 warm. It also prints the largest per-image relative difference between jaxfuse's ``cddfuse``
