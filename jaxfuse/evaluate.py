@@ -165,8 +165,8 @@ def evaluate_folder(fused_dir, ir_dir, vi_dir, names=None, convention="matlab", 
 
 
 def enable_compilation_cache(path: str | None) -> None:
-    """Keeps compiled metric programs on disk: a later run on the same image sizes skips XLA
-    compilation, which dominates a cold run (one compile per image size)."""
+    """Keeps compiled metric programs on disk: a later run on the same canvas shapes skips XLA
+    compilation (one compile per canvas shape and metric; see evaluate_folder)."""
     if path:
         import jax
         jax.config.update("jax_compilation_cache_dir", str(Path(path).expanduser()))
