@@ -21,6 +21,7 @@ float32 path was not validated against the 1e-3 bar.
 from __future__ import annotations
 
 import functools
+import threading
 from collections.abc import Sequence
 
 import jax
@@ -76,8 +77,16 @@ def parse_names(names: str | Sequence[str] | None) -> tuple[str, ...]:
     return tuple(n for n in METRICS if n in set(names))
 
 
-@functools.lru_cache(maxsize=None)
+_PROGRAMS_LOCK = threading.Lock()  # evaluate's threads must share one jit object per metric
+
+
 def _compiled(name: str, convention: str):
+    with _PROGRAMS_LOCK:
+        return _program(name, convention)
+
+
+@functools.lru_cache(maxsize=None)
+def _program(name: str, convention: str):
     conv = conventions.get(convention)
     return jax.jit(lambda f, a, b, h, w: METRICS[name](Context(f, a, b, (h, w), conv)))
 
