@@ -105,48 +105,55 @@ def MS_SSIM(ctx):
     return jnp.where(jnp.minimum(h, w) / 4 < 11, jnp.nan, total)
 
 
+def _vif_terms(s1, s2, s12, region):
+    """Per-image (num, den) sums of vifp_mscale.m at one scale, from the local variances and
+    covariance: its guards for flat windows and negative gains are tested in float64; the
+    logarithms are taken in float32 (relative error ~1e-7 per term, summed in float64)."""
+    sigma_nsq, eps = 2.0, 1e-10
+    g = s12 / (s1 + eps)
+    sv = s2 - g * s12
+    low1 = s1 < eps
+    g = jnp.where(low1, 0.0, g)
+    sv = jnp.where(low1, s2, sv)
+    s1 = jnp.where(low1, 0.0, s1)
+    low2 = s2 < eps
+    g = jnp.where(low2, 0.0, g)
+    sv = jnp.where(low2, 0.0, sv)
+    neg = g < 0
+    sv = jnp.where(neg, s2, sv)
+    g = jnp.where(neg, 0.0, g)
+    sv = jnp.where(sv <= eps, eps, sv)
+    log10 = lambda q: jnp.log1p(q.astype(jnp.float32)).astype(s1.dtype) / math.log(10)  # noqa: E731
+    return (canvas.total(log10(g * g * s1 / (sv + sigma_nsq)), *region),
+            canvas.total(log10(s1 / sigma_nsq), *region))
+
+
 def _vifp(refs, dist, valid):
     """vifp_mscale.m for several references against one distorted image: returns
     [num_r / den_r for r in refs]. ``valid``: the canvases' (h, w).
 
     The references are stacked along the batch axis (one copy of the per-pixel algebra to
-    compile), the distorted image's pyramid and local statistics are computed once, and the
-    decimating filter computes only the rows and columns it keeps.
+    compile), the distorted image's pyramid and local statistics are computed once and
+    broadcast over them, and the decimating filter computes only the rows and columns it keeps.
     """
-    sigma_nsq, eps = 2.0, 1e-10
     k, bsz = len(refs), dist.shape[0]
     ref = jnp.concatenate(refs)
+    tile = lambda x: jnp.broadcast_to(x, (k, *x.shape)).reshape(k * bsz, *x.shape[1:])  # noqa: E731
     num = den = 0.0
     for scale in range(1, 5):
         size = 2 ** (4 - scale + 1) + 1
         g = gaussian_1d(size, size / 5.0)
+        filt = lambda x, stride=1: correlate(x, (g, g), "valid", stride=stride)  # noqa: E731, B023
         if scale > 1:
-            ref, dist = correlate_many([ref, dist], (g, g), "valid", stride=2)
+            ref, dist = filt(ref, 2), filt(dist, 2)
             valid = tuple((v - size + 2) // 2 for v in valid)  # ceil((v - size + 1) / 2)
         region = tuple(jnp.concatenate([v - size + 1] * k) for v in valid)
-        rd = (ref.reshape(k, *dist.shape) * dist).reshape(ref.shape)
-        mu1, rr, rd, mu2, dd = correlate_many([ref, ref * ref, rd, dist, dist * dist], (g, g), "valid")
-        # The distorted image's statistics broadcast over the k references (no tiled copies).
-        tile = lambda x: jnp.broadcast_to(x, (k, *x.shape)).reshape(k * bsz, *x.shape[1:])  # noqa: E731
-        mu2, dd = tile(mu2), tile(dd)
-        s2 = jnp.maximum(dd - mu2 * mu2, 0.0)
-        s1 = jnp.maximum(rr - mu1 * mu1, 0.0)
-        s12 = rd - mu1 * mu2
-        g_ = s12 / (s1 + eps)
-        sv = s2 - g_ * s12
-        low1 = s1 < eps
-        g_ = jnp.where(low1, 0.0, g_)
-        sv = jnp.where(low1, s2, sv)
-        s1 = jnp.where(low1, 0.0, s1)
-        low2 = s2 < eps
-        g_ = jnp.where(low2, 0.0, g_)
-        sv = jnp.where(low2, 0.0, sv)
-        neg = g_ < 0
-        sv = jnp.where(neg, s2, sv)
-        g_ = jnp.where(neg, 0.0, g_)
-        sv = jnp.where(sv <= eps, eps, sv)
-        num = num + canvas.total(jnp.log10(1 + g_ * g_ * s1 / (sv + sigma_nsq)), *region)
-        den = den + canvas.total(jnp.log10(1 + s1 / sigma_nsq), *region)
+        mu1, mu2 = filt(ref), tile(filt(dist))
+        s1 = jnp.maximum(filt(ref * ref) - mu1 * mu1, 0.0)
+        s2 = jnp.maximum(tile(filt(dist * dist)) - mu2 * mu2, 0.0)
+        s12 = filt(ref * tile(dist)) - mu1 * mu2
+        n, d = _vif_terms(s1, s2, s12, region)
+        num, den = num + n, den + d
     ratio = num / den
     return [ratio[i * bsz:(i + 1) * bsz] for i in range(k)]
 
