@@ -32,7 +32,8 @@ import numpy as np
 from PIL import Image
 
 from jaxfuse.data.images import ImageError, atomic_write, list_images, pair_folders, read_image
-from jaxfuse.metrics import CONVENTIONS, LOWER_IS_BETTER, compute_metrics, parse_names, to_gray
+from jaxfuse.metrics import (CONVENTIONS, LOWER_IS_BETTER, compute_metrics, keep_freed_memory,
+                             parse_names, to_gray)
 from jaxfuse.metrics.core import EXACT_SHAPE
 from jaxfuse.metrics.canvas import plan_buckets
 
@@ -120,9 +121,10 @@ def evaluate_folder(fused_dir, ir_dir, vi_dir, names=None, convention="matlab", 
 
     Images are scored on a few shared canvas shapes (:func:`jaxfuse.metrics.canvas.plan_buckets`),
     so a folder of many image sizes costs a few compilations, by ``WORKERS`` threads that decode
-    and score while another compiles.
+    and score while another compiles. Calls :func:`jaxfuse.metrics.keep_freed_memory`.
     """
     names = parse_names(names)
+    keep_freed_memory()
     paths = _paths(fused_dir, ir_dir, vi_dir)
     sizes = [_size(p[2]) for p in paths]
     plan = plan_buckets([s for s in sizes if s is not None])
@@ -170,7 +172,7 @@ def enable_compilation_cache(path: str | None) -> None:
     if path:
         import jax
         jax.config.update("jax_compilation_cache_dir", str(Path(path).expanduser()))
-        jax.config.update("jax_persistent_cache_min_compile_time_secs", 0.5)
+        jax.config.update("jax_persistent_cache_min_compile_time_secs", 0.0)
 
 
 DEFAULT_CACHE = os.environ.get("JAXFUSE_XLA_CACHE", "~/.cache/jaxfuse/xla")

@@ -9,7 +9,7 @@ See :mod:`jaxfuse.metrics.conventions` for what differs between the ``matlab`` t
 
 from jaxfuse.metrics.conventions import CONVENTIONS, to_gray
 from jaxfuse.metrics.core import (CDDFUSE_METRICS, LOWER_IS_BETTER, METRICS, compute_metrics,
-                                  parse_names, undefined)
+                                  keep_freed_memory, parse_names, undefined)
 
 __all__ = ["CONVENTIONS", "CDDFUSE_METRICS", "LOWER_IS_BETTER", "METRICS", "compute_metrics",
-           "parse_names", "to_gray", "undefined"]
+           "keep_freed_memory", "parse_names", "to_gray", "undefined"]
