@@ -34,7 +34,7 @@ from PIL import Image
 from jaxfuse.data.images import ImageError, atomic_write, list_images, pair_folders, read_image
 from jaxfuse.metrics import (CONVENTIONS, LOWER_IS_BETTER, compute_metrics, keep_freed_memory,
                              parse_names, to_gray)
-from jaxfuse.metrics.core import EXACT_SHAPE
+from jaxfuse.metrics.core import PER_SIZE
 from jaxfuse.metrics.canvas import plan_buckets
 
 
@@ -128,7 +128,7 @@ def evaluate_folder(fused_dir, ir_dir, vi_dir, names=None, convention="matlab", 
     paths = _paths(fused_dir, ir_dir, vi_dir)
     sizes = [_size(p[2]) for p in paths]
     plan = plan_buckets([s for s in sizes if s is not None])
-    exact = any(n in EXACT_SHAPE for n in names)  # these compile per image size anyway
+    exact = any(n in PER_SIZE for n in names)  # these compile per image size anyway
     keys = [(plan.get(s), s if exact else None) for s in sizes]
     results = {n: np.full(len(paths), np.nan) for n in names}
     bar = _progress(len(paths), Path(fused_dir).name) if progress else None

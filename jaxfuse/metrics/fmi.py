@@ -44,9 +44,9 @@ def edge_sobel(x, size):  # -> (edge map, its valid size)
     return (horiz | vert).astype(x.dtype), size
 
 
-def dct_feature(x, size):
-    """dct2: orthonormal type-II DCT over both image axes (exact-shape canvases only)."""
-    return jax.scipy.fft.dctn(x, type=2, axes=(1, 2), norm="ortho"), size
+def dct_feature(x):
+    """dct2: orthonormal type-II DCT over both image axes (of the whole, unpadded image)."""
+    return jax.scipy.fft.dctn(x, type=2, axes=(1, 2), norm="ortho")
 
 
 def _dwt_axis(x, filt, axis):
@@ -61,16 +61,20 @@ def _dwt_axis(x, filt, axis):
     return jnp.take(y, 1 + 2 * jnp.arange(out_len), axis=axis)
 
 
-def wavelet_feature(x, size):
-    """rerange([cA, cH; cV, cD]) of a one-level 'dmey' DWT, half-point symmetric extension
-    (exact-shape canvases only)."""
+def wavelet_feature(x):
+    """rerange([cA, cH; cV, cD]) of a one-level 'dmey' DWT, half-point symmetric extension (of
+    the whole, unpadded image; the result is ~62 pixels larger on each axis)."""
     lo_r, hi_r = _dwt_axis(x, _DMEY_LO, 2), _dwt_axis(x, _DMEY_HI, 2)
     ca, ch = _dwt_axis(lo_r, _DMEY_LO, 1), _dwt_axis(lo_r, _DMEY_HI, 1)
     cv, cd = _dwt_axis(hi_r, _DMEY_LO, 1), _dwt_axis(hi_r, _DMEY_HI, 1)
     m = jnp.concatenate([jnp.concatenate([ca, ch], 2), jnp.concatenate([cv, cd], 2)], 1)
     mx, mn = jnp.max(m, axis=(1, 2), keepdims=True), jnp.min(m, axis=(1, 2), keepdims=True)
-    whole = tuple(jnp.full_like(v, n) for v, n in zip(size, m.shape[1:]))
-    return jnp.where(mx == mn, 1.0, (m - mn) / jnp.where(mx == mn, 1.0, mx - mn)), whole
+    return jnp.where(mx == mn, 1.0, (m - mn) / jnp.where(mx == mn, 1.0, mx - mn))
+
+
+# Whole-image feature transforms: ``compute_metrics`` applies them at the exact image shape,
+# then scores FMI_dct / FMI_w on (bucketed) canvases of the feature maps.
+TRANSFORMS = {"FMI_dct": dct_feature, "FMI_w": wavelet_feature}
 
 
 def _normalise(w):
@@ -163,21 +167,14 @@ def fmi(fa, fb, ff, size):
     return canvas.mean((fmi_af + fmi_bf) / 2, h - 2, w - 2)
 
 
-def _feature_fmi(ctx, feature):
-    feats = [ctx.memo((feature.__name__, k), lambda k=k: feature(getattr(ctx, k), ctx.size)) for k in "abf"]
-    return fmi(*(feat for feat, _ in feats), feats[0][1])
-
-
 def FMI_pixel(ctx):
     """FMI on the binary Sobel edge maps (the toolbox's default analysis_fmi feature)."""
-    return _feature_fmi(ctx, edge_sobel)
+    (fa, _), (fb, _), (ff, size) = (ctx.memo(("edge", k), lambda k=k: edge_sobel(getattr(ctx, k), ctx.size))
+                                    for k in "abf")
+    return fmi(fa, fb, ff, size)
 
 
-def FMI_dct(ctx):
-    """FMI on whole-image orthonormal DCT coefficients (analysis_fmi(..., 'dct'))."""
-    return _feature_fmi(ctx, dct_feature)
-
-
-def FMI_w(ctx):
-    """FMI on discrete Meyer wavelet sub-bands (analysis_fmi(..., 'wavelet'))."""
-    return _feature_fmi(ctx, wavelet_feature)
+def FMI_features(ctx):
+    """FMI_dct / FMI_w (analysis_fmi(..., 'dct' / 'wavelet')): FMI of the context's images,
+    which ``compute_metrics`` has already replaced by their :data:`TRANSFORMS` feature maps."""
+    return fmi(ctx.a, ctx.b, ctx.f, ctx.size)
