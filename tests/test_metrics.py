@@ -110,11 +110,17 @@ def test_canvas_padding_is_invisible(convention):
     floating-point summation differs); odd sizes exercise every border rule."""
     _, f, a, b = load_cases(convention)
     f, a, b = (x[:2, :61, :87] for x in (f, a, b))
-    names = [n for n in METRICS if n not in ("FMI_dct", "FMI_w")]  # those never pad
+    names = [n for n in METRICS if n != "FMI_w"]  # PC never pads; FMI_dct pads its DCT maps
     exact = compute_metrics(f, a, b, names=names, convention=convention, canvas_shape=(61, 87))
     padded = compute_metrics(f, a, b, names=names, convention=convention, canvas_shape=(67, 96))
     for n in names:
         np.testing.assert_allclose(padded[n], exact[n], rtol=1e-9, atol=1e-12, err_msg=n)
+    # FMI_w scores its (61 + 61, 87 + 61) wavelet feature maps; a canvas too small for them
+    # falls back to a bucket shape.
+    wavelet = [compute_metrics(f, a, b, names=["FMI_w"], convention=convention, canvas_shape=s)["FMI_w"]
+               for s in ((122, 148), (130, 160), (61, 87))]
+    for w in wavelet[1:]:
+        np.testing.assert_allclose(w, wavelet[0], rtol=1e-9, atol=1e-12)
     with pytest.raises(ValueError, match="smaller"):
         compute_metrics(f, a, b, names=["SD"], canvas_shape=(60, 87))
 
