@@ -5,6 +5,7 @@ its absolute sum with reflect padding (``kornia.filters.laplacian(x, 3)``) and S
 padding (the official ``Sobelxy``).
 """
 
+import jax
 import jax.numpy as jnp
 import numpy as np
 
@@ -53,3 +54,97 @@ def max_intensity_loss(fused, ir, vi):
 def sobel_gradient_loss(fused, ir, vi):
     """SIBA Eq. 9: mean |max(S(ir), S(vi)) - S(fused)|, S = Sobel magnitude."""
     return jnp.mean(jnp.abs(jnp.maximum(sobel_magnitude(vi), sobel_magnitude(ir)) - sobel_magnitude(fused)))
+
+
+# ---- CrossFuse (network/loss.py and pytorch_msssim of the official code) ----
+LAPLACIAN_4 = np.array([[0, 1, 0], [1, -4, 1], [0, 1, 0]], np.float32)
+
+
+def box_mean(x, size: int):
+    """size x size mean with zero padding size // 2 (a ``Conv2d`` of 1/size^2 weights), same size.
+
+    Separable sums of shifted slices (no cumulative sums: those lose float32 precision on
+    0-255 images, and the pixel loss's mask compares two such means exactly).
+    """
+    p = size // 2
+    h, w = x.shape[1:3]
+    xp = jnp.pad(x, ((0, 0), (p, p), (p, p), (0, 0)))
+    rows = sum(xp[:, i:i + h] for i in range(size))
+    return sum(rows[:, :, j:j + w] for j in range(size)) / (size * size)
+
+
+def box_mask_pixel_loss(fused, ir, vi, size: int = 11):
+    """CrossFuse ``Order_loss``: MSE to ir where its 11x11 mean dominates (strictly), else vi.
+
+    w = s / (s_ir + s_vi + 1e-6) with s the box mean; mask = 1 where w_ir - w_vi > 0.
+    """
+    s_ir, s_vi = box_mean(ir, size), box_mean(vi, size)
+    w_ir, w_vi = s_ir / (s_ir + s_vi + 1e-6), s_vi / (s_ir + s_vi + 1e-6)
+    mask = (w_ir - w_vi > 0).astype(fused.dtype)
+    target = mask * ir + (1 - mask) * vi
+    return jnp.mean(jnp.square(fused - target))
+
+
+def positive_laplacian_loss(fused, ir, vi):
+    """CrossFuse ``Gradient_loss``: MSE(g(fused), max(g(ir), g(vi))), g = max(Lap4(.), 0), zero pad."""
+    def g(x):
+        return jnp.maximum(filter3x3(x, LAPLACIAN_4), 0.0)
+
+    return jnp.mean(jnp.square(g(fused) - jnp.maximum(g(ir), g(vi))))
+
+
+def _gaussian_window(size: int, sigma: float = 1.5) -> np.ndarray:
+    x = np.arange(size, dtype=np.float64) - size // 2
+    g = np.exp(-x ** 2 / (2 * sigma ** 2)).astype(np.float32)
+    g = g / g.sum()
+    return np.outer(g, g).astype(np.float32)
+
+
+def _valid_filter(x, window: np.ndarray):
+    return jax.lax.conv_general_dilated(x, jnp.asarray(window)[:, :, None, None], (1, 1), "VALID",
+                                        dimension_numbers=("NHWC", "HWIO", "NHWC"))
+
+
+def _ssim_and_cs(img1, img2):
+    """One level of pytorch_msssim.ssim: batch-global means, L inferred from ``img1``."""
+    max_val = jnp.where(jnp.max(img1) > 128, 255.0, 1.0)
+    min_val = jnp.where(jnp.min(img1) < -0.5, -1.0, 0.0)
+    big_l = max_val - min_val
+    window = _gaussian_window(min(11, img1.shape[1], img1.shape[2]))
+    mu1, mu2 = _valid_filter(img1, window), _valid_filter(img2, window)
+    s11 = _valid_filter(img1 * img1, window) - mu1 * mu1
+    s22 = _valid_filter(img2 * img2, window) - mu2 * mu2
+    s12 = _valid_filter(img1 * img2, window) - mu1 * mu2
+    c1, c2 = (0.01 * big_l) ** 2, (0.03 * big_l) ** 2
+    v1, v2 = 2.0 * s12 + c2, s11 + s22 + c2
+    ssim_map = ((2 * mu1 * mu2 + c1) * v1) / ((mu1 * mu1 + mu2 * mu2 + c1) * v2)
+    return jnp.mean(ssim_map), jnp.mean(v1 / v2)
+
+
+def _avg_pool2(x):
+    h, w = x.shape[1] // 2 * 2, x.shape[2] // 2 * 2
+    n, c = x.shape[0], x.shape[3]
+    return x[:, :h, :w].reshape(n, h // 2, 2, w // 2, 2, c).mean(axis=(2, 4))
+
+
+MS_SSIM_WEIGHTS = (0.0448, 0.2856, 0.3001, 0.2363, 0.1333)
+
+
+def ms_ssim_pytorch_msssim(img1, img2):
+    """``msssim(img1, img2, normalize=True)`` of the pytorch_msssim copy in the CrossFuse repo.
+
+    Five levels with 2x2 average pooling between; a Gaussian window (sigma 1.5) of
+    ``min(11, h, w)`` taps, valid convolution; the value range L (255 if max > 128 else 1, minus
+    1 if min < -0.5) re-inferred from ``img1`` at every level; means over the whole batch;
+    (v + 1) / 2 normalisation; and the code's product ``prod_{i<5} mcs_i^w_i * mssim_5^w_5``
+    (mssim_5 enters four times, mcs_5 not at all).
+    """
+    mssim, mcs = [], []
+    for _ in MS_SSIM_WEIGHTS:
+        s, c = _ssim_and_cs(img1, img2)
+        mssim.append(s)
+        mcs.append(c)
+        img1, img2 = _avg_pool2(img1), _avg_pool2(img2)
+    w = jnp.asarray(MS_SSIM_WEIGHTS, jnp.float32)
+    mssim, mcs = (jnp.stack(mssim) + 1) / 2, (jnp.stack(mcs) + 1) / 2
+    return jnp.prod(mcs[:-1] ** w[:-1] * mssim[-1] ** w[-1])

@@ -1,8 +1,17 @@
-"""Shared Flax Linen blocks (NHWC). Attention variants are registered by name for configs."""
+"""Shared Flax Linen blocks (NHWC). Attention variants are registered by name for configs.
+
+Two families, each swappable by config within its interface:
+* feature-map attention (SIBA): self ``f(x)``, cross ``f(x, query)`` on (B, H, W, C) maps;
+* token attention (CrossFuse): self ``f(tokens)``, cross ``f(x, query)`` on (B, L, D) tokens.
+In every cross variant ``x`` is the key/value (and residual) stream and ``query`` the query.
+"""
 
 from jaxfuse.nn.restormer import MDTA
+from jaxfuse.nn.resoftmax_attention import ReSoftmaxCrossAttention, SoftmaxCrossAttention
 from jaxfuse.nn.source_attention import SourceCrossAttention
+from jaxfuse.nn.vit import MultiHeadSelfAttention
 
-# Swappable by config (``config.model.self_attention`` / ``config.model.cross_attention``).
-SELF_ATTENTION = {"mdta": MDTA}
-CROSS_ATTENTION = {"source": SourceCrossAttention}
+# ``config.model.self_attention`` / ``config.model.cross_attention``.
+SELF_ATTENTION = {"mdta": MDTA, "mhsa": MultiHeadSelfAttention}
+CROSS_ATTENTION = {"source": SourceCrossAttention, "resoftmax": ReSoftmaxCrossAttention,
+                   "softmax": SoftmaxCrossAttention}

@@ -99,3 +99,39 @@ class PReLU(nn.Module):
     def __call__(self, x):
         a = self.param("slope", nn.initializers.constant(self.init_value), ())
         return jnp.where(x >= 0, x, a.astype(x.dtype) * x)
+
+
+class BatchNorm(nn.Module):
+    """``torch.nn.BatchNorm2d`` over the last axis: params ``scale``/``bias``, ``batch_stats`` ``mean``/``var``.
+
+    Training (``use_running_average=False``) normalises with the batch's biased variance and
+    updates the running statistics as torch does: ``new = (1 - momentum) * old + momentum * stat``
+    with the *unbiased* variance (n / (n - 1)). Statistics in float32. Under ``jax.jit`` over a
+    mesh the means run over the global batch (synchronised BatchNorm, no ``axis_name`` needed).
+    """
+
+    momentum: float = 0.1
+    epsilon: float = 1e-5
+    dtype: Dtype = jnp.float32
+
+    @nn.compact
+    def __call__(self, x, use_running_average: bool = True):
+        c = x.shape[-1]
+        scale = self.param("scale", nn.initializers.ones, (c,))
+        bias = self.param("bias", nn.initializers.zeros, (c,))
+        ra_mean = self.variable("batch_stats", "mean", jnp.zeros, (c,), jnp.float32)
+        ra_var = self.variable("batch_stats", "var", jnp.ones, (c,), jnp.float32)
+        if use_running_average:
+            mean, var = ra_mean.value, ra_var.value
+        else:
+            xf = x.astype(jnp.float32)
+            axes = tuple(range(x.ndim - 1))
+            mean = jnp.mean(xf, axis=axes)
+            var = jnp.mean(jnp.square(xf - mean), axis=axes)
+            if not self.is_initializing():
+                n = xf.size // c
+                m = self.momentum
+                ra_mean.value = (1 - m) * ra_mean.value + m * mean
+                ra_var.value = (1 - m) * ra_var.value + m * var * (n / max(n - 1, 1))
+        mul = scale * jax.lax.rsqrt(var + self.epsilon)
+        return (x * mul.astype(x.dtype) + (bias - mean * mul).astype(x.dtype)).astype(self.dtype)
