@@ -41,6 +41,9 @@ def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
         weight_decay=0.0, clip_grad_norm=0.01,
         log_every=50, checkpoint_every=1000, keep_checkpoints=3, image_every=1000))
 
+    # python -m jaxfuse.bench: the official training crop and batch, and the test-script sizes.
+    c.bench = ml_collections.ConfigDict(dict(train_size=128, train_batch=4, infer_sizes=((128, 128), (480, 640))))
+
     for preset in filter(None, (arg or "").split(",")):
         if preset not in _PRESETS:
             raise ValueError(f"unknown preset {preset!r} for configs/siba.py; presets: {sorted(_PRESETS)}")

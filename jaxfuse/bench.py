@@ -1,9 +1,10 @@
 """python -m jaxfuse.bench --model siba [--dtype bfloat16] [--repeats 5]
 
-Prints one JSON line per case: training steps/s (128x128, batch 4, the full optimiser step of
-``jaxfuse.train``) and inference images/s (128x128 and 640x480, batch 1, as the official test
-script runs). Compile time is reported separately; steady-state times are the median of
-``repeats`` timed runs after ``block_until_ready``.
+Prints one JSON line per case: training steps/s (the full optimiser step of ``jaxfuse.train``
+in the config's default stage, at the size and batch of ``config.bench.train``) and inference
+images/s (batch 1, as the official test scripts run, at each ``config.bench.infer`` size).
+Compile time is reported separately; steady-state times are the median of ``repeats`` timed
+runs after ``block_until_ready``.
 """
 
 from __future__ import annotations
@@ -41,15 +42,20 @@ def _record(case, first, median, runs, per_run, unit, dtype):
             "device": jax.devices()[0].device_kind, "jax": jax.__version__, "host": platform.node()}
 
 
+def _variables(spec, module, rng, x):
+    return jax.jit(lambda r: spec.init(module, r, x, x))(rng)
+
+
 def bench_train(model_name: str, config, dtype: str, repeats: int, size=128, batch=4) -> dict:
     spec = models.get(model_name)
     module = spec.build(config.model.to_dict(), dtype=dtype)
     x = jax.random.uniform(jax.random.key(1), (batch, size, size, 1))
-    params = module.init(jax.random.key(0), x, x)["params"]
+    variables = _variables(spec, module, jax.random.key(0), x[:1])
+    freeze = spec.stage(config.stage).freeze
     schedule = train.make_schedule(config.train, 100)
-    tx = train.make_optimizer(config.train, schedule, params, ())
-    state = {"step": jnp.zeros((), jnp.int32), "params": params, "opt_state": tx.init(params)}
-    step = jax.jit(train.make_train_step(spec.loss_fn(module, config), tx, schedule, 0), donate_argnums=0)
+    tx = train.make_optimizer(config.train, schedule, variables["params"], freeze)
+    state = {"step": jnp.zeros((), jnp.int32), **variables, "opt_state": tx.init(variables["params"])}
+    step = jax.jit(train.make_train_step(spec.loss_fn(module, config), tx, schedule, 0, freeze), donate_argnums=0)
     batch_ = {"ir": x, "vi": x[:, ::-1]}
     holder = [state]
 
@@ -64,12 +70,21 @@ def bench_inference(model_name: str, config, dtype: str, repeats: int, h: int, w
     spec = models.get(model_name)
     module = spec.build(config.model.to_dict(), dtype=dtype)
     x = jax.random.uniform(jax.random.key(1), (batch, h, w, 1))
-    params = module.init(jax.random.key(0), x[:, :16, :16], x[:, :16, :16])["params"]
-    fn = jax.jit(lambda p, a, b: spec.predict(module, p, a, b))
+    small = x[:, :spec.min_size, :spec.min_size]
+    variables = _variables(spec, module, jax.random.key(0), small)
+    fn = jax.jit(lambda v, a, b: spec.predict(module, v, a, b, jax.random.key(0)))
     precision = "highest" if dtype == "float32" else "default"
     with jax.default_matmul_precision(precision):
-        result = _time(lambda: fn(params, x, x[:, ::-1]), repeats)
+        result = _time(lambda: fn(variables, x, x[:, ::-1]), repeats)
     return _record(f"infer_{h}x{w}_b{batch}", *result, batch, "images_per_s", dtype)
+
+
+def cases_of(config) -> dict:
+    """{case name: thunk args} from ``config.bench`` (train size/batch, inference sizes)."""
+    b = config.bench
+    cases = {"train": ("train", b.train_size, b.train_batch)}
+    cases |= {f"infer{h}x{w}": ("infer", h, w) for h, w in b.infer_sizes}
+    return cases
 
 
 def main(argv=None) -> None:
@@ -77,16 +92,21 @@ def main(argv=None) -> None:
     parser.add_argument("--model", default="siba", choices=sorted(models.REGISTRY))
     parser.add_argument("--dtype", default="float32", choices=["float32", "bfloat16"])
     parser.add_argument("--repeats", type=int, default=5)
-    parser.add_argument("--cases", default="train,infer128,infer640x480")
+    parser.add_argument("--cases", default="all", help="comma-separated cases (train, infer<H>x<W>) or all")
     args = parser.parse_args(argv)
     config = configs.load(args.model)
-    cases = args.cases.split(",")
-    if "train" in cases:
-        print(json.dumps(bench_train(args.model, config, args.dtype, args.repeats)), flush=True)
-    if "infer128" in cases:
-        print(json.dumps(bench_inference(args.model, config, args.dtype, args.repeats, 128, 128)), flush=True)
-    if "infer640x480" in cases:
-        print(json.dumps(bench_inference(args.model, config, args.dtype, args.repeats, 480, 640)), flush=True)
+    cases = cases_of(config)
+    wanted = list(cases) if args.cases == "all" else args.cases.split(",")
+    unknown = [c for c in wanted if c not in cases]
+    if unknown:
+        parser.error(f"unknown case(s) {unknown} for {args.model}; valid: {', '.join(cases)}, all")
+    for name in wanted:
+        kind, *shape = cases[name]
+        if kind == "train":
+            record = bench_train(args.model, config, args.dtype, args.repeats, *shape)
+        else:
+            record = bench_inference(args.model, config, args.dtype, args.repeats, *shape)
+        print(json.dumps(record), flush=True)
 
 
 if __name__ == "__main__":

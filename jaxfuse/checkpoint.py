@@ -1,8 +1,9 @@
 """Orbax checkpoints: train state + Grain iterator state + config, so a checkpoint describes itself.
 
-Layout: ``WORKDIR/checkpoints/<step>/{state,data,config}``. ``state`` holds ``params`` (and,
-for training checkpoints, ``opt_state`` and ``step``); ``config`` is the ml_collections config
-as JSON; ``data`` is the iterator state (absent in converted checkpoints).
+Layout: ``WORKDIR/checkpoints/<step>/{state,data,config}``. ``state`` holds the model's
+variable collections (``params``, and ``batch_stats`` for models with BatchNorm) and, for
+training checkpoints, ``opt_state`` and ``step``; ``config`` is the ml_collections config as
+JSON; ``data`` is the iterator state (absent in converted checkpoints).
 """
 
 from __future__ import annotations
@@ -55,8 +56,12 @@ def resolve(path) -> tuple[Path, int]:
     return path, steps[-1]
 
 
-def load_params(path) -> tuple[dict, dict]:
-    """Loads (params, config dict) from any checkpoint ``path`` (see :func:`resolve`), on the host."""
+def load_variables(path) -> tuple[dict, dict]:
+    """Loads (variables, config dict) from any checkpoint ``path`` (see :func:`resolve`), on the host.
+
+    ``variables`` holds every collection of the state (``params``, ``batch_stats``...), not the
+    optimiser state or the step.
+    """
     directory, step = resolve(path)
     mgr = ocp.CheckpointManager(directory, options=ocp.CheckpointManagerOptions(read_only=True))
     # A saved sharding over devices this process lacks (another topology, e.g. a multi-host
@@ -70,4 +75,5 @@ def load_params(path) -> tuple[dict, dict]:
                               f"({type(e).__name__}: {e})") from None
     finally:
         mgr.close()
-    return restored["state"]["params"], dict(restored["config"])
+    state = restored["state"]
+    return {k: v for k, v in state.items() if k not in ("step", "opt_state")}, dict(restored["config"])

@@ -1,11 +1,13 @@
 """python -m jaxfuse.fuse --checkpoint CKPT --ir PATH --vi PATH --out PATH
 
-Fuses one pair (files) or two folders (pairs matched by file name). As the official SIBA test
-script: the network fuses the visible image's Y channel with the infrared image; for a colour
-visible image the visible Cb/Cr are put back and RGB is written; the fused Y is clamped to
-[0, 1] and quantised by truncation (``ToPILImage``), never min-max stretched. Any size in, the
-same size out. Same-size images are batched (the last batch padded), so there is one compile
-per image size. Every output is written to a temporary file and renamed.
+Fuses one pair (files) or two folders (pairs matched by file name). The network fuses the
+visible image's Y channel with the infrared image; for a colour visible image the visible
+Cb/Cr are put back and RGB is written. Each model's own ``predict`` does its padding or tiling
+(and, for CrossFuse, its in-network min-max stretch) and its ``quantize`` the official test
+script's rounding (SIBA and CrossFuse: clamp to [0, 1], truncation); nothing is stretched
+afterwards. Any size in (down to the model's minimum), the same size out. Same-size images are
+batched (the last batch padded), so there is one compile per image size. Every output is
+written to a temporary file and renamed.
 """
 
 from __future__ import annotations
@@ -27,39 +29,41 @@ DTYPES = {"float32": jnp.float32, "bfloat16": jnp.bfloat16}
 
 
 class Fuser:
-    """A model and its parameters, with a jitted uint8-in, uint8-out fusion function."""
+    """A model and its variables, with a jitted uint8-in, uint8-out fusion function."""
 
-    def __init__(self, model_name: str, model_config: dict, params, dtype: str = "float32"):
+    def __init__(self, model_name: str, model_config: dict, variables, dtype: str = "float32", seed: int = 0):
         if dtype not in DTYPES:
             raise ValueError(f"dtype must be one of {sorted(DTYPES)}, got {dtype!r}")
         self.dtype = dtype
-        spec = models.get(model_name)
+        self.spec = spec = models.get(model_name)
         module = spec.build(dict(model_config), dtype=dtype)
-        self.params = jax.device_put(jax.tree.map(jnp.asarray, params))
+        self.variables = jax.device_put(jax.tree.map(jnp.asarray, dict(variables)))
+        self.rng = jax.random.key(seed)
 
-        def fuse_batch(params, ir_u8, vi_u8):
+        def fuse_batch(variables, rng, ir_u8, vi_u8):
             ir = ir_u8.astype(jnp.float32) / 255.0
             vi = vi_u8.astype(jnp.float32) / 255.0
             if vi.shape[-1] == 3:
                 y, cb, cr = color.rgb_to_ycbcr(vi, xp=jnp)
             else:
                 y = vi
-            fused_y = jnp.clip(spec.predict(module, params, ir, y), 0.0, 1.0)
+            fused_y = jnp.clip(spec.predict(module, variables, ir, y, rng), 0.0, 1.0)
             out = color.ycbcr_to_rgb(fused_y, cb, cr, xp=jnp) if vi.shape[-1] == 3 else fused_y
-            return color.to_uint8(out, xp=jnp)
+            return spec.quantize(out)
 
         self._fuse = jax.jit(fuse_batch)
 
     @classmethod
-    def from_checkpoint(cls, path, dtype: str = "float32") -> "Fuser":
-        params, config = checkpoint.load_params(path)
-        return cls(config["model_name"], config["model"], params, dtype)
+    def from_checkpoint(cls, path, dtype: str = "float32", seed: int = 0) -> "Fuser":
+        variables, config = checkpoint.load_variables(path)
+        return cls(config["model_name"], config["model"], variables, dtype, seed)
 
     def __call__(self, ir_u8: np.ndarray, vi_u8: np.ndarray) -> np.ndarray:
         """(B, H, W, 1) uint8 ir and (B, H, W, 1|3) uint8 vi -> (B, H, W, 1|3) uint8 fused."""
+        self.spec.check_size(*ir_u8.shape[1:3])
         precision = "highest" if self.dtype == "float32" else "default"
         with jax.default_matmul_precision(precision):
-            return np.asarray(self._fuse(self.params, ir_u8, vi_u8))
+            return np.asarray(self._fuse(self.variables, self.rng, ir_u8, vi_u8))
 
 
 def fuse_folders(checkpoint_path, ir_dir, vi_dir, out_dir, dtype: str = "float32",
@@ -72,8 +76,15 @@ def fuse_folders(checkpoint_path, ir_dir, vi_dir, out_dir, dtype: str = "float32
     source = FolderPairSource(ir_dir, vi_dir)
     fuser = fuser or Fuser.from_checkpoint(checkpoint_path, dtype)
     groups = defaultdict(list)  # (H, W, vi channels) -> pair indices; one compile per group
+    too_small = []
     for i, shape in enumerate(source.shapes):
         groups[shape].append(i)
+        try:
+            fuser.spec.check_size(shape[0], shape[1], f"pair {source.pairs[i][0]} ({source.pairs[i][1]})")
+        except ValueError as e:
+            too_small.append(str(e))
+    if too_small:
+        raise images.ImageError(f"{len(too_small)} pair(s) too small:\n  " + "\n  ".join(too_small))
     written = []
     bar = _progress(len(source)) if progress else None
     for indices in groups.values():
@@ -95,6 +106,10 @@ def fuse_files(fuser: Fuser, ir_path, vi_path, out_path) -> Path:
     """Fuses one pair of files into ``out_path``."""
     ir, vi = images.read_gray(ir_path), images.read_image(vi_path)
     images.check_same_size(Path(ir_path).name, ir, vi, ir_path, vi_path)
+    try:
+        fuser.spec.check_size(*ir.shape[:2], str(ir_path))
+    except ValueError as e:
+        raise images.ImageError(str(e)) from None
     images.write_image(out_path, fuser(ir[None], vi[None])[0])
     return Path(out_path)
 
@@ -113,9 +128,10 @@ def main(argv=None) -> int:
     parser.add_argument("--out", required=True, help="output image (pair) or folder (folders)")
     parser.add_argument("--dtype", default="float32", choices=sorted(DTYPES))
     parser.add_argument("--batch_size", type=int, default=4, help="same-size images fused together")
+    parser.add_argument("--seed", type=int, default=0, help="rng seed of stochastic models (same seed, same output)")
     args = parser.parse_args(argv)
     try:
-        fuser = Fuser.from_checkpoint(args.checkpoint, args.dtype)
+        fuser = Fuser.from_checkpoint(args.checkpoint, args.dtype, args.seed)
         if Path(args.ir).is_dir() or Path(args.vi).is_dir():
             written = fuse_folders(None, args.ir, args.vi, args.out, batch_size=args.batch_size,
                                    fuser=fuser, progress=True)

@@ -44,12 +44,16 @@ def make_schedule(t: ml_collections.ConfigDict, steps_per_epoch: int):
         decay_rate=t.lr_decay, staircase=True, end_value=t.min_learning_rate)
 
 
+def _matches(patterns):
+    compiled = [re.compile(p) for p in patterns]
+    return lambda path: any(c.match("/".join(path)) for c in compiled)
+
+
 def frozen_labels(params, patterns) -> dict:
     """Labels each parameter "frozen" if its "a/b/kernel" path matches any regex, else "trained"."""
-    compiled = [re.compile(p) for p in patterns]
+    frozen = _matches(patterns)
     flat = traverse_util.flatten_dict(params)
-    labels = {k: "frozen" if any(c.match("/".join(k)) for c in compiled) else "trained" for k in flat}
-    return traverse_util.unflatten_dict(labels)
+    return traverse_util.unflatten_dict({k: "frozen" if frozen(k) else "trained" for k in flat})
 
 
 def make_optimizer(t: ml_collections.ConfigDict, schedule, params, freeze) -> optax.GradientTransformation:
@@ -64,27 +68,54 @@ def make_optimizer(t: ml_collections.ConfigDict, schedule, params, freeze) -> op
     return optax.multi_transform({"trained": tx, "frozen": optax.set_to_zero()}, frozen_labels(params, freeze))
 
 
-def init_from_checkpoint(params, path: str):
-    """Copies every parameter of a checkpoint whose path and shape match; logs what was not."""
-    loaded, _ = checkpoint.load_params(path)
-    flat, src = traverse_util.flatten_dict(params), traverse_util.flatten_dict(loaded)
+def variables_of(state) -> dict:
+    """The model's variable collections in a train state (``params``, ``batch_stats``...)."""
+    return {k: v for k, v in state.items() if k not in ("step", "opt_state")}
+
+
+def init_from_checkpoint(variables: dict, path: str) -> dict:
+    """Copies every variable (all collections) of a checkpoint whose path and shape match."""
+    loaded, _ = checkpoint.load_variables(path)
+    flat, src = traverse_util.flatten_dict(variables), traverse_util.flatten_dict(loaded)
     taken = {k: jnp.asarray(src[k], v.dtype) for k, v in flat.items() if k in src and src[k].shape == v.shape}
-    logging.info("init_from %s: %d of %d parameters loaded; not found or mis-shaped: %s", path,
+    logging.info("init_from %s: %d of %d variables loaded; not found or mis-shaped: %s", path,
                  len(taken), len(flat), ["/".join(k) for k in flat if k not in taken][:20])
     return traverse_util.unflatten_dict({**flat, **taken})
 
 
-def make_train_step(loss_fn, tx, schedule, seed: int):
-    """(state, batch) -> (state, metrics): one optimiser step; randomness from fold_in(seed, step)."""
+def keep_frozen(old: dict, new: dict, freeze) -> dict:
+    """``new`` collections with the variables on frozen paths taken from ``old`` (e.g. BN statistics)."""
+    if not freeze:
+        return new
+    frozen = _matches(freeze)
+    out = {}
+    for collection, tree in new.items():
+        flat_old, flat_new = traverse_util.flatten_dict(old[collection]), traverse_util.flatten_dict(tree)
+        out[collection] = traverse_util.unflatten_dict(
+            {k: flat_old[k] if frozen(k) else v for k, v in flat_new.items()})
+    return out
+
+
+def make_train_step(loss_fn, tx, schedule, seed: int, freeze=()):
+    """(state, batch) -> (state, metrics): one optimiser step; randomness from fold_in(seed, step).
+
+    ``loss_fn(variables, batch, rng) -> (loss, (metrics, updated collections))``; gradients are
+    taken for ``params`` only; the other collections (BatchNorm statistics) come back updated.
+    """
 
     def train_step(state, batch):
         rng = jax.random.fold_in(jax.random.key(seed), state["step"])
-        (loss, metrics), grads = jax.value_and_grad(loss_fn, has_aux=True)(state["params"], batch, rng)
+        others = {k: v for k, v in variables_of(state).items() if k != "params"}
+
+        def loss_of_params(params):
+            return loss_fn({"params": params, **others}, batch, rng)
+
+        (loss, (metrics, updated)), grads = jax.value_and_grad(loss_of_params, has_aux=True)(state["params"])
         updates, opt_state = tx.update(grads, state["opt_state"], state["params"])
         metrics = {**metrics, "loss": loss, "grad_norm": optax.tree.norm(grads),
                    "learning_rate": schedule(state["step"])}
-        new_state = {"step": state["step"] + 1, "params": optax.apply_updates(state["params"], updates),
-                     "opt_state": opt_state}
+        new_state = {**state, **keep_frozen(others, dict(updated), freeze), "step": state["step"] + 1,
+                     "params": optax.apply_updates(state["params"], updates), "opt_state": opt_state}
         return new_state, metrics
 
     return train_step
@@ -106,35 +137,35 @@ def train(config: ml_collections.ConfigDict, workdir: str, mesh=None) -> tuple[d
         raise ValueError(f"train.batch_size={config.train.batch_size} must be divisible by the "
                          f"{mesh.size} devices")
     spec = models.get(config.model_name)
-    stage = spec.stages.get(config.stage)
-    if stage is None:
-        raise ValueError(f"{config.model_name} has no stage {config.stage!r}; stages: {sorted(spec.stages)}")
+    stage = spec.stage(config.stage)
 
     # ---- data ----
     d = config.data
+    resize = d.get("resize", 0)
     source = sources.make_source(
-        d.source, split=d.split, data_dir=d.data_dir or None, min_size=d.patch_size,
-        synthetic_pairs=d.synthetic_pairs, synthetic_size=d.synthetic_size, seed=config.seed)
+        d.source, split=d.split, data_dir=d.data_dir or None, min_size=0 if resize else d.patch_size,
+        synthetic_pairs=d.synthetic_pairs, synthetic_size=d.synthetic_size, seed=config.seed,
+        limit=d.get("num_pairs", 0))
     steps_per_epoch = max(1, len(source) // config.train.batch_size)
     num_steps = config.train.num_steps or config.train.epochs * steps_per_epoch
     dataset = pipeline.train_dataset(
         source, batch_size=config.train.batch_size, patch=d.patch_size, margin=d.crop_margin,
-        flips=d.flips, rot90=d.rot90, seed=config.seed, process_index=jax.process_index(),
+        flips=d.flips, rot90=d.rot90, resize=resize, seed=config.seed, process_index=jax.process_index(),
         process_count=jax.process_count(), num_workers=d.num_workers)
     data_iter = iter(dataset)
     logging.info("data: %r, %d steps/epoch, %d steps", source, steps_per_epoch, num_steps)
 
     # ---- model and optimiser ----
     module = spec.build(config.model.to_dict(), dtype=config.dtype)
-    p = d.patch_size
+    p = resize or d.patch_size
     dummy = jnp.zeros((1, p, p, 1), jnp.float32)
     schedule = make_schedule(config.train, steps_per_epoch)
     freeze = tuple(stage.freeze) + tuple(config.freeze)
 
     def init_state(rng):
-        params = module.init(rng, dummy, dummy)["params"]
-        tx = make_optimizer(config.train, schedule, params, freeze)
-        return {"step": jnp.zeros((), jnp.int32), "params": params, "opt_state": tx.init(params)}
+        variables = spec.init(module, rng, dummy, dummy)
+        tx = make_optimizer(config.train, schedule, variables["params"], freeze)
+        return {"step": jnp.zeros((), jnp.int32), **variables, "opt_state": tx.init(variables["params"])}
 
     abstract = jax.eval_shape(init_state, jax.random.key(config.seed))
     tx = make_optimizer(config.train, schedule, abstract["params"], freeze)
@@ -149,13 +180,13 @@ def train(config: ml_collections.ConfigDict, workdir: str, mesh=None) -> tuple[d
     else:
         state = jax.jit(init_state, out_shardings=state_sharding)(jax.random.key(config.seed))
         if config.init_from:
-            params = init_from_checkpoint(jax.device_get(state["params"]), config.init_from)
-            state = jax.device_put({**state, "params": params, "opt_state": tx.init(params)}, state_sharding)
+            variables = init_from_checkpoint(jax.device_get(variables_of(state)), config.init_from)
+            state = jax.device_put({**state, **variables, "opt_state": tx.init(variables["params"])}, state_sharding)
 
     # ---- the update step ----
-    train_step = make_train_step(spec.loss_fn(module, config), tx, schedule, config.seed)
+    train_step = make_train_step(spec.loss_fn(module, config), tx, schedule, config.seed, freeze)
     step_fn = jax.jit(train_step, donate_argnums=0, out_shardings=(state_sharding, repl))
-    predict_fn = jax.jit(lambda params, ir, vi: spec.predict(module, params, ir, vi))
+    predict_fn = jax.jit(lambda variables, ir, vi: spec.predict(module, variables, ir, vi, jax.random.key(config.seed)))
     return _loop(config, workdir, mgr, state, data_iter, step_fn, predict_fn, data_sharding, num_steps)
 
 
@@ -203,7 +234,7 @@ def _loop(config, workdir, mgr, state, data_iter, step_fn, predict_fn, data_shar
             if bar is not None:
                 bar.update(1)
             if _due(step, t.image_every) or step == num_steps:
-                _write_images(writer, step, sample, predict_fn(state["params"], sample["ir"], sample["vi"]))
+                _write_images(writer, step, sample, predict_fn(variables_of(state), sample["ir"], sample["vi"]))
             if _due(step, t.checkpoint_every) or step == num_steps:
                 check(*pending)
                 pending = None

@@ -16,7 +16,8 @@ def state():
 
 
 def test_mapping_consumes_every_key_and_fills_every_param(state):
-    params, cfg = convert.to_flax("siba", state)
+    variables, cfg = convert.to_flax("siba", state)
+    params = variables["params"]
     assert cfg == {"features": 48, "heads": 8, "sa_depth": 1, "ca_depth": 1}
     n = sum(np.size(v) for v in state.values())
     assert n == 565_941 and sum(np.size(x) for x in __import__("jax").tree.leaves(params)) == n
@@ -46,7 +47,8 @@ def test_a_checkpoint_of_another_model_is_refused():
 def test_cli_writes_a_loadable_checkpoint_and_refuses_bad_files(tmp_path, state, capsys):
     src = require_shared("reference", "siba") / "weights.npz"
     assert convert_cli.main(["--model", "siba", "--torch", str(src), "--out", str(tmp_path / "ok")]) == 0
-    params, config = checkpoint.load_params(tmp_path / "ok")
+    variables, config = checkpoint.load_variables(tmp_path / "ok")
+    params = variables["params"]
     assert config["model_name"] == "siba" and config["model"]["heads"] == 8
     np.testing.assert_array_equal(params["ir_conv"]["act"]["slope"], state["ir_conv.act.weight"][0])
 

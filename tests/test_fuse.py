@@ -19,7 +19,7 @@ def ckpt(tmp_path_factory):
     module = models.get("siba").build(TINY)
     x = jnp.zeros((1, 8, 8, 1))
     params = jax.device_get(module.init(jax.random.key(0), x, x)["params"])
-    return write_checkpoint("siba", params, TINY, tmp_path_factory.mktemp("ckpt") / "tiny")
+    return write_checkpoint("siba", {"params": params}, TINY, tmp_path_factory.mktemp("ckpt") / "tiny")
 
 
 def test_folders_any_size_colour_kept_one_compile_per_size(tmp_path, ckpt):

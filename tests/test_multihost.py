@@ -185,7 +185,8 @@ def test_two_processes_of_two_devices_equal_one_process_of_four(tmp_path):
         np.testing.assert_array_equal(results[0][k], results[1][k], err_msg=k)
 
     # The jointly written checkpoint is complete and readable by a single process.
-    saved, saved_config = checkpoint.load_params(tmp_path / "multi")
+    saved, saved_config = checkpoint.load_variables(tmp_path / "multi")
+    saved = saved["params"]
     assert saved_config["distributed"] == "on"
     for k, v in traverse_util.flatten_dict(saved, sep="/").items():
         np.testing.assert_array_equal(v, results[0][k], err_msg=k)

@@ -64,7 +64,8 @@ def test_non_finite_loss_stops_and_keeps_the_last_good_checkpoint(tmp_path):
         train.train(config, str(tmp_path))
     steps = sorted(int(p.name) for p in (tmp_path / "checkpoints").iterdir() if p.name.isdigit())
     assert steps and steps[-1] < 6
-    params, _ = checkpoint.load_params(tmp_path)
+    variables, _ = checkpoint.load_variables(tmp_path)
+    params = variables["params"]
     assert all(np.isfinite(x).all() for x in jax.tree.leaves(params))
 
 

@@ -1,41 +1,43 @@
-"""Official PyTorch weights -> jaxfuse: ``to_flax(model, state_dict_or_path)`` and a checkpoint writer.
+"""Official PyTorch weights -> jaxfuse: ``to_flax(model, sources)`` and a checkpoint writer.
 
     python -m jaxfuse.convert --model siba --torch SIBA_epoch60.pth --out DIR
+    python -m jaxfuse.convert --model crossfuse --torch AE_IR.model,AE_VI.model,FUSION.model --out DIR
 
-One explicit mapping table per model lives in ``jaxfuse/convert/<model>.py``; each provides
-``table(**model_config)`` and ``model_config(state_dict)``.
+Each model names its converter module in its ``ModelSpec`` (``jaxfuse/convert/<model>.py``);
+that module holds one explicit mapping table and provides ``convert(states) -> (variables,
+model_config)`` and the parity hook ``parity_arrays(variables, model_config, golden)``.
 """
 
 from __future__ import annotations
 
+import importlib
 import os
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from types import ModuleType
 
-import jax
-import jax.numpy as jnp
-
 from jaxfuse import models
-from jaxfuse.convert import core, siba
-from jaxfuse.convert.core import ConversionError, load_state_dict
+from jaxfuse.convert.core import ConversionError, load_all, load_state_dict
 
-TABLES: dict[str, ModuleType] = {"siba": siba}
-_TABLE_ARGS = {"siba": ("sa_depth", "ca_depth")}
+__all__ = ["ConversionError", "available", "converter", "load_state_dict", "to_flax"]
 
 
-def to_flax(model_name: str, state_dict: Mapping | str | os.PathLike) -> tuple[dict, dict]:
-    """Converts an official state dict (mapping, ``.npz`` or ``.pth`` path) -> (params, model config)."""
-    if model_name not in TABLES:
-        raise ConversionError(f"no converter for model {model_name!r}; available: {sorted(TABLES)}")
-    state = state_dict if isinstance(state_dict, Mapping) else load_state_dict(state_dict)
-    mapping = TABLES[model_name]
-    try:
-        model_config = mapping.model_config(state)
-    except (KeyError, IndexError, ValueError) as e:
-        raise ConversionError(f"this does not look like a {model_name} state dict: cannot read its "
-                              f"hyper-parameters (missing or odd key {e}); first keys: {sorted(state)[:8]}") from None
-    table = mapping.table(**{k: model_config[k] for k in _TABLE_ARGS[model_name]})
-    module = models.get(model_name).build(model_config)
-    dummy = jnp.zeros((1, 8, 8, 1), jnp.float32)
-    shapes = jax.eval_shape(module.init, jax.random.key(0), dummy, dummy)["params"]
-    return core.convert(state, table, shapes, model_name), model_config
+def available() -> list[str]:
+    """Models that have a converter for official weights."""
+    return sorted(name for name, spec in models.REGISTRY.items() if spec.converter)
+
+
+def converter(model_name: str) -> ModuleType:
+    spec = models.REGISTRY.get(model_name)
+    if spec is None or not spec.converter:
+        raise ConversionError(f"no converter for model {model_name!r}; available: {available()}")
+    return importlib.import_module(spec.converter)
+
+
+def to_flax(model_name: str, sources: Mapping | str | os.PathLike | Sequence) -> tuple[dict, dict]:
+    """Official state dict(s) (mappings, ``.npz`` or ``.pth``/``.model`` paths) -> (variables, model config).
+
+    ``variables`` is ``{"params": ..., ["batch_stats": ...]}``.
+    """
+    if isinstance(sources, (Mapping, str, os.PathLike)):
+        sources = [sources]
+    return converter(model_name).convert(load_all(sources))

@@ -2,10 +2,12 @@
 
 import re
 
+import jax
 import numpy as np
 
-from jaxfuse.convert.core import Rule, conv_kernel, flatten, linear_kernel, prefixed, scalar
-
+from jaxfuse import models
+from jaxfuse.convert.core import (ConversionError, Rule, conv_kernel, convert as convert_table, expected_variables,
+                                  flatten, linear_kernel, prefixed, scalar)
 
 
 def _conv(torch_name, flax_name, bias=True):
@@ -73,12 +75,49 @@ def model_config(state) -> dict:
     }
 
 
+def convert(states: list[tuple[str, dict]]) -> tuple[dict, dict]:
+    """[(name, official state dict)] (exactly one) -> ({"params": ...}, model config)."""
+    if len(states) != 1:
+        raise ConversionError(f"siba takes one state dict (SIBA_epoch60.pth), got {len(states)}")
+    source, state = states[0]
+    try:
+        config = model_config(state)
+    except (KeyError, IndexError, ValueError) as e:
+        raise ConversionError(f"{source} does not look like a siba state dict: cannot read its "
+                              f"hyper-parameters (missing or odd key {e}); first keys: {sorted(state)[:8]}") from None
+    shapes = expected_variables("siba", config, size=8)
+    return convert_table(state, table(config["sa_depth"], config["ca_depth"]), shapes, "siba", source), config
+
+
 def activation_path(official_module: str) -> tuple[str, ...]:
     """Official module name (a forward-hook key, e.g. ``ir_sa.0.attn.qkv2``) -> Flax module path."""
     name = {"fuse_conv": "fuse_conv.1"}.get(official_module, official_module)
     return tuple(re.sub(r"\.(\d+)(?=\.|$)", r"_\1", name).split("."))
 
 
-def golden_inputs(golden) -> tuple:
-    """Model inputs from a golden file: (ir, vi) NCHW -> NHWC."""
-    return tuple(np.transpose(golden[k], (0, 2, 3, 1)) for k in ("ir", "vi"))
+def recorded_modules(golden) -> list[str]:
+    """Official module names with a recorded activation (``act/<module>``, whole or summarised)."""
+    names = {k[4:] for k in golden.files if k.startswith("act/") and k.count("/") == 1}
+    names |= {k[4:].rsplit("/", 1)[0] for k in golden.files if k.startswith("act/") and k.endswith("/shape")}
+    return sorted(names)
+
+
+def parity_arrays(variables, config: dict, golden) -> dict[str, np.ndarray]:
+    """{"out": output, "act/<official module>": activation} (NCHW) on a golden case's (ir, vi)."""
+    module = models.get("siba").build(config)
+    wanted = {activation_path(n): n for n in recorded_modules(golden)}
+    ir, vi = (np.transpose(golden[k], (0, 2, 3, 1)) for k in ("ir", "vi"))
+
+    def capture(mdl, method_name):
+        return method_name == "__call__" and tuple(mdl.path) in wanted
+
+    with jax.default_matmul_precision("highest"):
+        out, state = jax.jit(lambda v, a, b: module.apply(
+            v, a, b, capture_intermediates=capture, mutable=["intermediates"]))(variables, ir, vi)
+    arrays = {"out": np.transpose(np.asarray(out), (0, 3, 1, 2))}
+    for path, name in wanted.items():
+        node = state["intermediates"]
+        for part in path:
+            node = node[part]
+        arrays[f"act/{name}"] = np.transpose(np.asarray(node["__call__"][0]), (0, 3, 1, 2))
+    return arrays

@@ -19,6 +19,31 @@ import numpy as np
 from jaxfuse.data import color, images
 
 
+def _to_luma_pair(ir, vi) -> dict:
+    return {"ir": color.luma(np.ascontiguousarray(ir)), "vi": color.luma(np.ascontiguousarray(vi))}
+
+
+def _gray_ir(ir):
+    return images.rgb_to_gray_uint8(ir) if ir.shape[-1] == 3 else ir
+
+
+@dataclasses.dataclass(frozen=True)
+class ResizePair(grain.transforms.Map):
+    """Both images resized to ``size`` x ``size`` with OpenCV's bilinear (``cv2.resize``, no
+    antialiasing), as CrossFuse's loaders do; no crop, no augmentation."""
+
+    size: int = 256
+
+    def map(self, element):
+        import cv2  # noqa: PLC0415 - only the resize recipes need OpenCV
+
+        def resize(x):
+            y = cv2.resize(x, (self.size, self.size), interpolation=cv2.INTER_LINEAR)
+            return y.reshape(self.size, self.size, x.shape[-1])
+
+        return _to_luma_pair(resize(_gray_ir(element["ir"])), resize(element["vi"]))
+
+
 @dataclasses.dataclass(frozen=True)
 class RandomPatch(grain.transforms.RandomMap):
     """One random ``patch`` x ``patch`` crop per pair, ``margin`` pixels from the border.
@@ -33,9 +58,7 @@ class RandomPatch(grain.transforms.RandomMap):
     rot90: bool = False
 
     def random_map(self, element, rng: np.random.Generator):
-        ir, vi, p = element["ir"], element["vi"], self.patch
-        if ir.shape[-1] == 3:
-            ir = images.rgb_to_gray_uint8(ir)
+        ir, vi, p = _gray_ir(element["ir"]), element["vi"], self.patch
         h, w = ir.shape[:2]
         if h < p or w < p:
             raise images.ImageError(f"pair {element.get('name', '?')}: {w}x{h} (W x H) is smaller "
@@ -51,13 +74,15 @@ class RandomPatch(grain.transforms.RandomMap):
         if self.rot90:
             k = int(rng.integers(4))
             ir, vi = np.rot90(ir, k), np.rot90(vi, k)
-        return {"ir": color.luma(np.ascontiguousarray(ir)), "vi": color.luma(np.ascontiguousarray(vi))}
+        return _to_luma_pair(ir, vi)
 
 
 def train_dataset(source, *, batch_size: int, patch: int, margin: int = 10, flips: bool = False,
-                  rot90: bool = False, seed: int = 0, process_index: int = 0, process_count: int = 1,
-                  num_workers: int = 0) -> grain.IterDataset:
+                  rot90: bool = False, resize: int = 0, seed: int = 0, process_index: int = 0,
+                  process_count: int = 1, num_workers: int = 0) -> grain.IterDataset:
     """An endless, shuffled, per-process dataset of ``batch_size`` (global) patch batches.
+
+    ``resize`` > 0 resizes whole pairs to ``resize`` x ``resize`` instead of cropping patches.
 
     Each process returns its ``batch_size // process_count`` share: global batch n is local
     batches n * process_count .. + process_count - 1 of one stream, one per process, in process
@@ -71,7 +96,8 @@ def train_dataset(source, *, batch_size: int, patch: int, margin: int = 10, flip
         raise ValueError(f"{source!r} has {len(source)} pairs, fewer than the {process_count} processes")
     # Crops draw from the element's global index: augment before splitting between processes.
     ds = grain.MapDataset.source(source).seed(seed).shuffle().repeat()
-    ds = ds.random_map(RandomPatch(patch, margin, flips, rot90)).batch(local_batch, drop_remainder=True)
+    ds = ds.map(ResizePair(resize)) if resize else ds.random_map(RandomPatch(patch, margin, flips, rot90))
+    ds = ds.batch(local_batch, drop_remainder=True)
     ds = ds[process_index::process_count]
     ds = ds.to_iter_dataset()
     if num_workers > 0:

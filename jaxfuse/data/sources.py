@@ -67,9 +67,33 @@ def _header(path: Path) -> tuple[tuple[int, int], str]:
         raise images.ImageError(f"{path}: not an image file (or a format Pillow cannot read)") from None
 
 
+class FirstN:
+    """The first ``n`` items of a source (CrossFuse's recipes use the first N files of a sorted folder)."""
+
+    def __init__(self, source, n: int):
+        self.source, self.n = source, min(n, len(source))
+
+    def __len__(self) -> int:
+        return self.n
+
+    def __repr__(self) -> str:
+        return f"{self.source!r}[:{self.n}]"
+
+    def __getitem__(self, index: int) -> dict:
+        if not 0 <= index < self.n:
+            raise IndexError(index)
+        return self.source[index]
+
+
 def make_source(spec: str, *, split: str = "train", min_size: int = 0, data_dir: str | None = None,
-                synthetic_pairs: int = 64, synthetic_size: int = 160, seed: int = 0):
-    """Builds the source named by ``spec`` (see module docstring)."""
+                synthetic_pairs: int = 64, synthetic_size: int = 160, seed: int = 0, limit: int = 0):
+    """Builds the source named by ``spec`` (see module docstring); ``limit`` > 0 keeps its first items."""
+    source = _make_source(spec, split=split, min_size=min_size, data_dir=data_dir,
+                          synthetic_pairs=synthetic_pairs, synthetic_size=synthetic_size, seed=seed)
+    return FirstN(source, limit) if limit > 0 else source
+
+
+def _make_source(spec, *, split, min_size, data_dir, synthetic_pairs, synthetic_size, seed):
     kind, _, arg = spec.partition(":")
     if kind == "synthetic":
         return SyntheticPairs(synthetic_pairs, synthetic_size, synthetic_size, seed=seed)

@@ -15,6 +15,7 @@ import flax.linen as nn
 import jax.numpy as jnp
 
 from jaxfuse import losses
+from jaxfuse.models.spec import ModelSpec, Stage
 from jaxfuse.nn import CROSS_ATTENTION, SELF_ATTENTION
 from jaxfuse.nn.restormer import RestormerBlock
 from jaxfuse.nn.se import CBSM, ResSE
@@ -80,3 +81,24 @@ def siba_loss(fused, ir, vi, weights=(10.0, 0.1, 1.0)):
     }
     total = sum(w * t for w, t in zip(weights, terms.values()))
     return total, terms
+
+
+def _loss_fn(module, config):
+    weights = tuple(config.loss.weights)
+
+    def loss_fn(variables, batch, rng):
+        del rng  # SIBA is deterministic
+        fused = module.apply(variables, batch["ir"], batch["vi"])
+        loss, terms = siba_loss(fused, batch["ir"], batch["vi"], weights)
+        return loss, (terms, {})
+
+    return loss_fn
+
+
+SPEC = ModelSpec(
+    name="siba",
+    build=lambda model_config, dtype="float32": SIBA(**model_config, dtype=dtype),
+    loss_fn=_loss_fn,
+    stages={"fusion": Stage("fusion")},
+    converter="jaxfuse.convert.siba",
+)
