@@ -148,3 +148,19 @@ def ms_ssim_pytorch_msssim(img1, img2):
     w = jnp.asarray(MS_SSIM_WEIGHTS, jnp.float32)
     mssim, mcs = (jnp.stack(mssim) + 1) / 2, (jnp.stack(mcs) + 1) / 2
     return jnp.prod(mcs[:-1] ** w[:-1] * mssim[-1] ** w[-1])
+
+
+def gaussian_ssim(a, b, size: int = 11, sigma: float = 1.5):
+    """SSIM of [0, 1] images with a Gaussian window and zero padding, the mean over everything
+    (batch included): DMFuse's ``loss.ssim`` (C1 = 0.01^2, C2 = 0.03^2)."""
+    window = jnp.asarray(_gaussian_window(size, sigma))[:, :, None, None]
+    p = size // 2
+
+    def filt(x):
+        return jax.lax.conv_general_dilated(x, window, (1, 1), ((p, p), (p, p)),
+                                            dimension_numbers=("NHWC", "HWIO", "NHWC"))
+
+    mu_a, mu_b = filt(a), filt(b)
+    s_aa, s_bb, s_ab = filt(a * a) - mu_a ** 2, filt(b * b) - mu_b ** 2, filt(a * b) - mu_a * mu_b
+    c1, c2 = 0.01 ** 2, 0.03 ** 2
+    return jnp.mean(((2 * mu_a * mu_b + c1) * (2 * s_ab + c2)) / ((mu_a ** 2 + mu_b ** 2 + c1) * (s_aa + s_bb + c2)))

@@ -33,11 +33,11 @@ def converter(model_name: str) -> ModuleType:
     return importlib.import_module(spec.converter)
 
 
-def to_flax(model_name: str, sources: Mapping | str | os.PathLike | Sequence) -> tuple[dict, dict]:
+def to_flax(model_name: str, sources: Mapping | str | os.PathLike | Sequence, **options) -> tuple[dict, dict]:
     """Official state dict(s) (mappings, ``.npz`` or ``.pth``/``.model`` paths) -> (variables, model config).
 
     ``variables`` is ``{"params": ..., ["batch_stats": ...]}``.
     """
     if isinstance(sources, (Mapping, str, os.PathLike)):
         sources = [sources]
-    return converter(model_name).convert(load_all(sources))
+    return converter(model_name).convert(load_all(sources), **options)

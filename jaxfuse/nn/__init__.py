@@ -2,10 +2,12 @@
 
 Two families, each swappable by config within its interface:
 * feature-map attention (SIBA): self ``f(x)``, cross ``f(x, query)`` on (B, H, W, C) maps;
-* token attention (CrossFuse): self ``f(tokens)``, cross ``f(x, query)`` on (B, L, D) tokens.
+* token attention (CrossFuse): self ``f(tokens)``, cross ``f(x, query)`` on (B, L, D) tokens;
+* residual cross attention on maps (DMFuse): ``f(x, query) -> gamma * attention + x``.
 In every cross variant ``x`` is the key/value (and residual) stream and ``query`` the query.
 """
 
+from jaxfuse.nn.criss_cross import CrissCrossAttention
 from jaxfuse.nn.restormer import MDTA
 from jaxfuse.nn.resoftmax_attention import ReSoftmaxCrossAttention, SoftmaxCrossAttention
 from jaxfuse.nn.source_attention import SourceCrossAttention
@@ -14,4 +16,4 @@ from jaxfuse.nn.vit import MultiHeadSelfAttention
 # ``config.model.self_attention`` / ``config.model.cross_attention``.
 SELF_ATTENTION = {"mdta": MDTA, "mhsa": MultiHeadSelfAttention}
 CROSS_ATTENTION = {"source": SourceCrossAttention, "resoftmax": ReSoftmaxCrossAttention,
-                   "softmax": SoftmaxCrossAttention}
+                   "softmax": SoftmaxCrossAttention, "criss_cross": CrissCrossAttention}

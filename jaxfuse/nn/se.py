@@ -68,3 +68,37 @@ class CBSM(nn.Module):
         t = act(Conv2d(self.features, 3, dtype=self.dtype, name="conv1")(s))
         t = Conv2d(self.features, 3, dtype=self.dtype, name="conv2")(t)
         return act(SqueezeExcite(dtype=self.dtype, name="se")(t))
+
+
+class ChannelSE(nn.Module):
+    """cSE: x * sigmoid(fc2(relu(fc1(mean_hw x)))), with biases, hidden width C // reduction."""
+
+    reduction: int = 2
+
+    @nn.compact
+    def __call__(self, x):
+        c = x.shape[-1]
+        s = jnp.mean(x.astype(jnp.float32), axis=(1, 2))
+        s = nn.sigmoid(nn.Dense(c, name="fc2")(nn.relu(nn.Dense(c // self.reduction, name="fc1")(s))))
+        return x * s[:, None, None, :].astype(x.dtype)
+
+
+class SpatialSE(nn.Module):
+    """sSE: x * sigmoid(conv1x1(x) -> 1 channel), with bias."""
+
+    dtype: Dtype = jnp.float32
+
+    @nn.compact
+    def __call__(self, x):
+        return x * nn.sigmoid(Conv2d(1, 1, dtype=self.dtype, name="conv")(x))
+
+
+class ChannelSpatialSE(nn.Module):
+    """scSE (Roy et al. 2018) as DMFuse's ``ChannelSpatialSELayer``: cSE(x) + sSE(x) (a sum)."""
+
+    reduction: int = 2
+    dtype: Dtype = jnp.float32
+
+    @nn.compact
+    def __call__(self, x):
+        return ChannelSE(self.reduction, name="cSE")(x) + SpatialSE(self.dtype, name="sSE")(x)
