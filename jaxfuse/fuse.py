@@ -31,12 +31,14 @@ DTYPES = {"float32": jnp.float32, "bfloat16": jnp.bfloat16}
 class Fuser:
     """A model and its variables, with a jitted uint8-in, uint8-out fusion function."""
 
-    def __init__(self, model_name: str, model_config: dict, variables, dtype: str = "float32", seed: int = 0):
+    def __init__(self, model_name: str, model_config: dict, variables, dtype: str = "float32", seed: int = 0,
+                 source: str = "checkpoint"):
         if dtype not in DTYPES:
             raise ValueError(f"dtype must be one of {sorted(DTYPES)}, got {dtype!r}")
         self.dtype = dtype
         self.spec = spec = models.get(model_name)
         module = spec.build(dict(model_config), dtype=dtype)
+        spec.check_complete(module, variables, source)
         self.variables = jax.device_put(jax.tree.map(jnp.asarray, dict(variables)))
         self.rng = jax.random.key(seed)
 
@@ -56,7 +58,7 @@ class Fuser:
     @classmethod
     def from_checkpoint(cls, path, dtype: str = "float32", seed: int = 0) -> "Fuser":
         variables, config = checkpoint.load_variables(path)
-        return cls(config["model_name"], config["model"], variables, dtype, seed)
+        return cls(config["model_name"], config["model"], variables, dtype, seed, source=str(path))
 
     def __call__(self, ir_u8: np.ndarray, vi_u8: np.ndarray) -> np.ndarray:
         """(B, H, W, 1) uint8 ir and (B, H, W, 1|3) uint8 vi -> (B, H, W, 1|3) uint8 fused."""
@@ -138,7 +140,7 @@ def main(argv=None) -> int:
             print(f"fused {len(written)} pairs into {args.out}")
         else:
             print(f"fused {fuse_files(fuser, args.ir, args.vi, args.out)}")
-    except (images.ImageError, checkpoint.CheckpointError) as e:
+    except (images.ImageError, checkpoint.CheckpointError, ValueError) as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
     return 0

@@ -141,16 +141,17 @@ def train(config: ml_collections.ConfigDict, workdir: str, mesh=None) -> tuple[d
 
     # ---- data ----
     d = config.data
-    resize = d.get("resize", 0)
+    resize, pad_small = d.get("resize", 0), d.get("pad_small", False)
     source = sources.make_source(
-        d.source, split=d.split, data_dir=d.data_dir or None, min_size=0 if resize else d.patch_size,
-        synthetic_pairs=d.synthetic_pairs, synthetic_size=d.synthetic_size, seed=config.seed,
-        limit=d.get("num_pairs", 0))
+        d.source, data=stage.data, split=d.split, data_dir=d.data_dir or None,
+        min_size=0 if resize else d.patch_size, synthetic_pairs=d.synthetic_pairs,
+        synthetic_size=d.synthetic_size, seed=config.seed, limit=d.get("num_pairs", 0), pad_small=pad_small)
     steps_per_epoch = max(1, len(source) // config.train.batch_size)
     num_steps = config.train.num_steps or config.train.epochs * steps_per_epoch
     dataset = pipeline.train_dataset(
         source, batch_size=config.train.batch_size, patch=d.patch_size, margin=d.crop_margin,
-        flips=d.flips, rot90=d.rot90, resize=resize, seed=config.seed, process_index=jax.process_index(),
+        flips=d.flips, rot90=d.rot90, resize=resize, pad_small=pad_small, seed=config.seed,
+        process_index=jax.process_index(),
         process_count=jax.process_count(), num_workers=d.num_workers)
     data_iter = iter(dataset)
     logging.info("data: %r, %d steps/epoch, %d steps", source, steps_per_epoch, num_steps)
@@ -233,7 +234,7 @@ def _loop(config, workdir, mgr, state, data_iter, step_fn, predict_fn, data_shar
                 hook(step)
             if bar is not None:
                 bar.update(1)
-            if _due(step, t.image_every) or step == num_steps:
+            if "ir" in sample and (_due(step, t.image_every) or step == num_steps):
                 _write_images(writer, step, sample, predict_fn(variables_of(state), sample["ir"], sample["vi"]))
             if _due(step, t.checkpoint_every) or step == num_steps:
                 check(*pending)

@@ -28,9 +28,6 @@ SCHEDULE_BUFFERS = ("betas", "alphas_cumprod", "alphas_cumprod_prev", "sqrt_alph
                     "sqrt_one_minus_alphas_cumprod", "log_one_minus_alphas_cumprod", "sqrt_recip_alphas_cumprod",
                     "sqrt_recipm1_alphas_cumprod", "posterior_variance", "posterior_log_variance_clipped",
                     "posterior_mean_coef1", "posterior_mean_coef2")
-MISSING_UNET = ("this checkpoint has no diffusion UNet weights (the official ddpm_gen.pth is only on Baidu Pan): "
-                "convert with --torch FUSION,UNET, or train the ddpm stage (configs/dmfuse.py:ddpm) and start "
-                "the fusion stage from it with --config.init_from")
 
 
 def _flax_path(key: str) -> str:

@@ -56,10 +56,14 @@ class RandomPatch(grain.transforms.RandomMap):
     margin: int = 10
     flips: bool = False
     rot90: bool = False
+    pad_small: bool = False  # reflect-pad a pair smaller than the patch instead of failing
 
     def random_map(self, element, rng: np.random.Generator):
         ir, vi, p = _gray_ir(element["ir"]), element["vi"], self.patch
         h, w = ir.shape[:2]
+        if self.pad_small and (h < p or w < p):
+            ir, vi = (_pad_to(x, p) for x in (ir, vi))
+            h, w = ir.shape[:2]
         if h < p or w < p:
             raise images.ImageError(f"pair {element.get('name', '?')}: {w}x{h} (W x H) is smaller "
                                     f"than the {p}x{p} training patch")
@@ -77,12 +81,46 @@ class RandomPatch(grain.transforms.RandomMap):
         return _to_luma_pair(ir, vi)
 
 
+def _pad_to(x, size: int):
+    """Reflect-pads bottom/right so that both sides are at least ``size``."""
+    h, w = x.shape[:2]
+    return np.pad(x, ((0, max(0, size - h)), (0, max(0, size - w)), (0, 0)), mode="reflect")
+
+
+@dataclasses.dataclass(frozen=True)
+class RandomImageCrop(grain.transforms.RandomMap):
+    """Single images for a denoiser (the SR3 / ddpm-cd transform): a short side below ``size`` is
+    resized up to it (OpenCV bilinear), then a random ``size`` x ``size`` crop and a random
+    horizontal flip; RGB in [0, 1] (grey replicated to 3 channels)."""
+
+    size: int = 256
+    flips: bool = True
+
+    def random_map(self, element, rng: np.random.Generator):
+        img, s = element["image"], self.size
+        h, w = img.shape[:2]
+        if min(h, w) < s:
+            import cv2  # noqa: PLC0415
+
+            scale = s / min(h, w)
+            nh, nw = max(s, round(h * scale)), max(s, round(w * scale))
+            img = cv2.resize(img, (nw, nh), interpolation=cv2.INTER_LINEAR).reshape(nh, nw, img.shape[-1])
+            h, w = nh, nw
+        y0, x0 = int(rng.integers(0, h - s + 1)), int(rng.integers(0, w - s + 1))
+        img = img[y0:y0 + s, x0:x0 + s]
+        if self.flips and rng.random() < 0.5:
+            img = img[:, ::-1]
+        img = np.ascontiguousarray(img).astype(np.float32) / np.float32(255.0)
+        return {"image": np.broadcast_to(img, (s, s, 3)).copy()}
+
+
 def train_dataset(source, *, batch_size: int, patch: int, margin: int = 10, flips: bool = False,
-                  rot90: bool = False, resize: int = 0, seed: int = 0, process_index: int = 0,
-                  process_count: int = 1, num_workers: int = 0) -> grain.IterDataset:
+                  rot90: bool = False, resize: int = 0, pad_small: bool = False, seed: int = 0,
+                  process_index: int = 0, process_count: int = 1, num_workers: int = 0) -> grain.IterDataset:
     """An endless, shuffled, per-process dataset of ``batch_size`` (global) patch batches.
 
     ``resize`` > 0 resizes whole pairs to ``resize`` x ``resize`` instead of cropping patches.
+    A source of single images (``source.yields == "images"``) gets ``RandomImageCrop(patch)``.
 
     Each process returns its ``batch_size // process_count`` share: global batch n is local
     batches n * process_count .. + process_count - 1 of one stream, one per process, in process
@@ -96,7 +134,12 @@ def train_dataset(source, *, batch_size: int, patch: int, margin: int = 10, flip
         raise ValueError(f"{source!r} has {len(source)} pairs, fewer than the {process_count} processes")
     # Crops draw from the element's global index: augment before splitting between processes.
     ds = grain.MapDataset.source(source).seed(seed).shuffle().repeat()
-    ds = ds.map(ResizePair(resize)) if resize else ds.random_map(RandomPatch(patch, margin, flips, rot90))
+    if getattr(source, "yields", "pairs") == "images":
+        ds = ds.random_map(RandomImageCrop(patch, flips))
+    elif resize:
+        ds = ds.map(ResizePair(resize))
+    else:
+        ds = ds.random_map(RandomPatch(patch, margin, flips, rot90, pad_small))
     ds = ds.batch(local_batch, drop_remainder=True)
     ds = ds[process_index::process_count]
     ds = ds.to_iter_dataset()

@@ -13,6 +13,8 @@ import numpy as np
 class SyntheticPairs:
     """Random-access source of ``num_pairs`` synthetic pairs of ``height`` x ``width``."""
 
+    yields = "pairs"
+
     def __init__(self, num_pairs: int = 64, height: int = 160, width: int = 160, seed: int = 0):
         self.num_pairs, self.height, self.width, self.seed = num_pairs, height, width, seed
 

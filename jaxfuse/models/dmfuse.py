@@ -170,19 +170,29 @@ class DMFuse(nn.Module):
 # ----------------------------------------------------------------------------------------------
 # Loss (loss.py g_content_loss): every mean runs over the whole (global) batch
 # ----------------------------------------------------------------------------------------------
-def fusion_loss(fused, ir, vi, weights=(10.0, 16.0, 14.0)):
-    """(total, terms): w_s (1 - SSIM) + w_t texture + w_i intensity; SSIM gradient-weighted (Eq. 12-15 as coded)."""
-    s_ir, s_vi = jnp.mean(losses.sobel_magnitude(ir)), jnp.mean(losses.sobel_magnitude(vi))
-    w_ir = s_ir / (s_ir + s_vi)
+def fusion_loss(fused, ir, vi, weights=(10.0, 16.0, 14.0), variant: str = "code"):
+    """(total, terms): w_s (1 - SSIM) + w_t texture + w_i intensity.
+
+    ``code`` (loss.py): SSIM weighted by the batch-mean Sobel magnitudes, intensity target
+    max(ir, vi). ``paper`` (Eq. 12-15): SSIM weights 0.5 / 0.5, intensity target (ir + vi) / 2.
+    """
+    if variant not in ("code", "paper"):
+        raise ValueError(f"loss variant must be 'code' or 'paper', got {variant!r}")
+    if variant == "code":
+        s_ir, s_vi = jnp.mean(losses.sobel_magnitude(ir)), jnp.mean(losses.sobel_magnitude(vi))
+        w_ir = s_ir / (s_ir + s_vi)
+        intensity = losses.max_intensity_loss(fused, ir, vi)
+    else:
+        w_ir = 0.5
+        intensity = jnp.mean(jnp.abs(fused - (ir + vi) / 2))
     ssim = w_ir * losses.gaussian_ssim(ir, fused) + (1 - w_ir) * losses.gaussian_ssim(vi, fused)
     texture = losses.sobel_gradient_loss(fused, ir, vi)
-    intensity = losses.max_intensity_loss(fused, ir, vi)
     total = weights[0] * (1 - ssim) + weights[1] * texture + weights[2] * intensity
     return total, {"ssim": ssim, "loss_texture": texture, "loss_intensity": intensity}
 
 
 def _loss_fn(module, config):
-    weights = tuple(config.loss.weights)
+    weights, variant = tuple(config.loss.weights), config.loss.get("variant", "code")
 
     def ddpm(variables, batch, rng):
         k_loss, k_drop = jax.random.split(rng)
@@ -192,7 +202,7 @@ def _loss_fn(module, config):
     def fusion(variables, batch, rng):
         feats = module.apply(variables, batch["ir"], batch["vi"], rng, method=DMFuse.features)
         fused = module.apply(variables, jax.lax.stop_gradient(feats), method=DMFuse.fuse_features)
-        total, terms = fusion_loss(fused, batch["ir"], batch["vi"], weights)
+        total, terms = fusion_loss(fused, batch["ir"], batch["vi"], weights, variant)
         return total, (terms, {})
 
     return {"ddpm": ddpm, "fusion": fusion}[config.stage]
@@ -223,4 +233,7 @@ SPEC = ModelSpec(
     predict=_predict,
     quantize=_round,
     converter="jaxfuse.convert.dmfuse",
+    required={"unet/": "this checkpoint has no diffusion UNet weights (the official ddpm_gen.pth is only on "
+                       "Baidu Pan): convert with --torch FUSION,UNET, or train the ddpm stage "
+                       "(configs/dmfuse.py:ddpm) and start the fusion stage from it (--config.init_from)"},
 )

@@ -64,6 +64,7 @@ class ModelSpec:
     * ``converter``: module name providing ``convert(paths) -> (variables, model_config)``
       and ``parity_arrays(variables, model_config, golden) -> {golden key: array}``.
     * ``min_size``: the smallest H and W ``predict`` accepts.
+    * ``required``: {variable path prefix: what to tell a user whose checkpoint lacks it}.
     """
 
     name: str
@@ -75,11 +76,27 @@ class ModelSpec:
     quantize: Callable = _truncate
     converter: str | None = None
     min_size: int = 1
+    required: dict[str, str] = dataclasses.field(default_factory=dict)
 
     def stage(self, name: str) -> Stage:
         if name not in self.stages:
             raise ValueError(f"{self.name} has no stage {name!r}; stages: {sorted(self.stages)}")
         return self.stages[name]
+
+    def check_complete(self, module: nn.Module, variables: Variables, source: str = "checkpoint") -> None:
+        """Raises ValueError if ``variables`` lacks any variable the model needs, saying what and why."""
+        import jax  # noqa: PLC0415
+        from flax import traverse_util  # noqa: PLC0415
+
+        x = jnp.zeros((1, max(32, self.min_size), max(32, self.min_size), 1), jnp.float32)
+        need = jax.eval_shape(lambda: self.init(module, jax.random.key(0), x, x))
+        have = {"/".join(k) for k in traverse_util.flatten_dict(dict(variables))}
+        missing = sorted(p for p in ("/".join(k) for k in traverse_util.flatten_dict(dict(need))) if p not in have)
+        if missing:
+            inner = ["/".join(p.split("/")[1:]) for p in missing]
+            why = next((msg for prefix, msg in self.required.items() if any(p.startswith(prefix) for p in inner)),
+                       f"it lacks {len(missing)} variables of the {self.name} model, e.g. {missing[:3]}")
+            raise ValueError(f"{source}: {why}")
 
     def check_size(self, height: int, width: int, what: str = "image") -> None:
         """Raises ValueError naming the minimum if ``what`` is too small for this model."""

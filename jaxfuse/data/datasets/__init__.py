@@ -77,6 +77,7 @@ class TfdsSource:
         self.drop = tuple(k for k in _LABEL_KEYS if k in builder.info.features and labelled == 0)
         self.source = builder.as_data_source(split)
         self.data_dir = builder.data_dir
+        self.yields = "images" if "image" in builder.info.features else "pairs"
 
     def __len__(self) -> int:
         return len(self.source)
