@@ -53,7 +53,9 @@ Toolbox quirks reproduced on purpose (they are what papers using the toolbox rep
   ``||aA - aF| - pi/2| * 2/pi`` and other sigmoid constants; it is used only inside Nabf.
 * FMI_pixel: ``analysis_fmi`` is called without a feature argument, so its default feature,
   the binary ``edge(img)`` Sobel map, is used -- not raw pixels. FMI_dct uses ``dct2`` of the
-  whole image, FMI_w the ``dwt2(img, 'dmey')`` sub-bands, all with 3x3 windows.
+  whole image, FMI_w the ``dwt2(img, 'dmey')`` sub-bands, all with 3x3 windows. The features are
+  MATLAB's (``edge``'s direction-aware thinning, the 102-tap ``dmey``, 'sym' extension), not
+  GNU Octave's; :func:`jaxfuse.metrics.fmi.octave_fmi` gives the toolbox's values in Octave.
 * MS_SSIM is the toolbox's ``analysis_ms_ssim``: Ma et al.'s multi-exposure MEF-SSIM over 3
   scales with both sources as the reference sequence -- not Wang's MS-SSIM of two pairs.
 """
