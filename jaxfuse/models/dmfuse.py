@@ -164,7 +164,9 @@ class DMFuse(nn.Module):
         return diffusion.eps_loss(lambda x_t, g: self.unet(x_t, g, train), x0, rng, self.sap)
 
     def init_all(self, ir, vi, rng):
-        return self(ir, vi, rng), self.unet(jnp.zeros(ir.shape[:3] + (3,)), jnp.ones(ir.shape[:1]))
+        """Touches every variable: the fusion path and the UNet's full (noise-predicting) path."""
+        m = self.pad_multiple
+        return self(ir, vi, rng), self.unet(jnp.zeros((1, m, m, 3)), jnp.ones((1,)))
 
 
 # ----------------------------------------------------------------------------------------------
