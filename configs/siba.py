@@ -13,6 +13,8 @@ source. Any field can be overridden: ``--config.train.batch_size=8``.
 
 import ml_collections
 
+from jaxfuse import configs
+
 
 def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
     c = ml_collections.ConfigDict()
@@ -41,11 +43,7 @@ def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
         weight_decay=0.0, clip_grad_norm=0.01,
         log_every=50, checkpoint_every=1000, keep_checkpoints=3, image_every=1000))
 
-    for preset in filter(None, (arg or "").split(",")):
-        if preset not in _PRESETS:
-            raise ValueError(f"unknown preset {preset!r} for configs/siba.py; presets: {sorted(_PRESETS)}")
-        _PRESETS[preset](c)
-    return c
+    return configs.apply_presets(c, arg, _PRESETS, "configs/siba.py")
 
 
 def _synthetic(c):

@@ -20,7 +20,6 @@ import jax.numpy as jnp
 from jaxfuse import configs, models, train
 
 
-
 def _time(fn, repeats: int) -> tuple[float, float, list[float]]:
     """(compile-and-first-run seconds, median seconds, all timed runs)."""
     t0 = time.perf_counter()
@@ -72,21 +71,39 @@ def bench_inference(model_name: str, config, dtype: str, repeats: int, h: int, w
     return _record(f"infer_{h}x{w}_b{batch}", *result, batch, "images_per_s", dtype)
 
 
+CASES = {  # name -> (model name, config, dtype, repeats) -> record
+    "train": bench_train,
+    "infer128": lambda *a: bench_inference(*a, 128, 128),
+    "infer640x480": lambda *a: bench_inference(*a, 480, 640),
+}
+
+
+def _cases(text: str) -> list[str]:
+    """argparse type for --cases: a comma-separated subset of CASES."""
+    cases = [c.strip() for c in text.split(",") if c.strip()]
+    unknown = [c for c in cases if c not in CASES]
+    if unknown or not cases:
+        raise argparse.ArgumentTypeError(f"unknown case(s) {', '.join(unknown) or repr(text)}; "
+                                         f"valid: {', '.join(CASES)}")
+    return cases
+
+
 def main(argv=None) -> None:
-    parser = argparse.ArgumentParser(prog="python -m jaxfuse.bench", description=__doc__.split("\n\n")[1])
-    parser.add_argument("--model", default="siba", choices=sorted(models.REGISTRY))
-    parser.add_argument("--dtype", default="float32", choices=["float32", "bfloat16"])
-    parser.add_argument("--repeats", type=int, default=5)
-    parser.add_argument("--cases", default="train,infer128,infer640x480")
+    parser = argparse.ArgumentParser(prog="python -m jaxfuse.bench", description=__doc__.split("\n\n")[1],
+                                     formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+    parser.add_argument("--model", default="siba", choices=sorted(models.REGISTRY), help="model (its configs/<model>.py)")
+    parser.add_argument("--dtype", default="float32", choices=["float32", "bfloat16"],
+                        help="compute dtype (parameters stay float32)")
+    parser.add_argument("--repeats", type=int, default=5, help="timed runs per case (after the first, compiling one)")
+    parser.add_argument("--cases", type=_cases, default=",".join(CASES),
+                        help=f"comma-separated subset of: {', '.join(CASES)}")
     args = parser.parse_args(argv)
-    config = configs.load(args.model)
-    cases = args.cases.split(",")
-    if "train" in cases:
-        print(json.dumps(bench_train(args.model, config, args.dtype, args.repeats)), flush=True)
-    if "infer128" in cases:
-        print(json.dumps(bench_inference(args.model, config, args.dtype, args.repeats, 128, 128)), flush=True)
-    if "infer640x480" in cases:
-        print(json.dumps(bench_inference(args.model, config, args.dtype, args.repeats, 480, 640)), flush=True)
+    try:
+        config = configs.load(args.model)
+    except configs.ConfigError as e:
+        configs.exit_with(e)
+    for case in args.cases:
+        print(json.dumps(CASES[case](args.model, config, args.dtype, args.repeats)), flush=True)
 
 
 if __name__ == "__main__":

@@ -15,6 +15,8 @@ from PIL import Image
 from jaxfuse.data import images
 from jaxfuse.data.synthetic import SyntheticPairs
 
+KINDS = ("synthetic", "folder", "tfds")  # the spec's part before ":"
+
 
 class FolderPairSource:
     """Pairs ``ir_dir/NAME`` with ``vi_dir/NAME``; checks every pair up front.
