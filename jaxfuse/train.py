@@ -115,7 +115,7 @@ def train(config: ml_collections.ConfigDict, workdir: str, mesh=None) -> tuple[d
     data_sharding, repl = sharding.batch_sharding(mesh), sharding.replicated(mesh)
     if config.train.batch_size % mesh.size:
         raise configs.ConfigError(f"train.batch_size={config.train.batch_size} must be divisible by the "
-                         f"{mesh.size} devices")
+                                  f"{mesh.size} devices")
     spec = models.get(config.model_name)
     stage = spec.stages.get(config.stage)
     if stage is None:
@@ -312,7 +312,7 @@ def _already_complete(workdir, num_steps) -> bool:
 
 
 def _seconds(s: float) -> str:
-    return f"{s:.0f} s" if s < 100 else f"{s / 60:.0f} min" if s < 6000 else f"{s / 3600:.1f} h"
+    return f"{s:.0f} s" if s < 100 else f"{s / 60:.1f} min" if s < 6000 else f"{s / 3600:.1f} h"
 
 
 class _Console:
@@ -398,15 +398,14 @@ def check_config(config) -> None:
 
 
 def _library_logs_to_file(workdir) -> None:
-    """Library INFO logs (Orbax, absl, CLU, JAX) go to WORKDIR/train.log instead of stderr,
-    which keeps warnings and errors."""
+    """Library INFO logs (Orbax, absl, CLU, JAX) go to WORKDIR/train.log; stderr keeps warnings
+    and errors (already so when main() checks the config, which creates nothing)."""
     Path(workdir).mkdir(parents=True, exist_ok=True)
     global _log_path
     _log_path = Path(workdir) / LOG_FILE
     handler = std_logging.FileHandler(_log_path)
     handler.setFormatter(logging.PythonFormatter())
     std_logging.getLogger().addHandler(handler)
-    logging.get_absl_handler().setLevel(std_logging.WARNING)
 
 
 @contextlib.contextmanager
@@ -444,11 +443,14 @@ def main(argv):
         configs.exit_with(configs.ConfigError(
             "--config and --workdir are required, e.g. python -m jaxfuse.train "
             "--config configs/siba.py:smoke --workdir /tmp/jaxfuse-smoke"))
-    if not flags.FLAGS["verbosity"].present:
-        _library_logs_to_file(_WORKDIR.value)
+    quiet = not flags.FLAGS["verbosity"].present
+    if quiet:
+        logging.get_absl_handler().setLevel(std_logging.WARNING)
     sharding.skip_tpu_probe_on_cpu_only_machines()
     try:
         check_config(_CONFIG.value)
+        if quiet:
+            _library_logs_to_file(_WORKDIR.value)
         train(_CONFIG.value, _WORKDIR.value)
     except (configs.ConfigError, images.ImageError, checkpoint.CheckpointError, FileNotFoundError) as e:
         configs.exit_with(e)
