@@ -19,6 +19,8 @@ every 2 epochs) where it differs from the code; ``tiny`` shrinks the network (4/
 
 import ml_collections
 
+from jaxfuse import configs
+
 
 def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
     c = ml_collections.ConfigDict()
@@ -52,11 +54,7 @@ def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
     c.bench = ml_collections.ConfigDict(dict(train_size=256, train_batch=8,
                                              infer_sizes=((256, 256), (480, 640), (768, 1024))))
 
-    for preset in filter(None, (arg or "").split(",")):
-        if preset not in _PRESETS:
-            raise ValueError(f"unknown preset {preset!r} for configs/crossfuse.py; presets: {sorted(_PRESETS)}")
-        _PRESETS[preset](c)
-    return c
+    return configs.apply_presets(c, arg, _PRESETS, "configs/crossfuse.py")
 
 
 def _autoencoder(c):

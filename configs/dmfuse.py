@@ -24,6 +24,8 @@ ResnetBlock per level) and the head; ``:smoke`` = synthetic data + tiny at 32 x 
 
 import ml_collections
 
+from jaxfuse import configs
+
 
 def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
     c = ml_collections.ConfigDict()
@@ -56,11 +58,7 @@ def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
     c.bench = ml_collections.ConfigDict(dict(train_size=256, train_batch=4,
                                              infer_sizes=((256, 256), (576, 768), (480, 640))))
 
-    for preset in filter(None, (arg or "").split(",")):
-        if preset not in _PRESETS:
-            raise ValueError(f"unknown preset {preset!r} for configs/dmfuse.py; presets: {sorted(_PRESETS)}")
-        _PRESETS[preset](c)
-    return c
+    return configs.apply_presets(c, arg, _PRESETS, "configs/dmfuse.py")
 
 
 def _ddpm(c):

@@ -13,6 +13,8 @@ source. Any field can be overridden: ``--config.train.batch_size=8``.
 
 import ml_collections
 
+from jaxfuse import configs
+
 
 def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
     c = ml_collections.ConfigDict()
@@ -43,12 +45,7 @@ def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
 
     # python -m jaxfuse.bench: the official training crop and batch, and the test-script sizes.
     c.bench = ml_collections.ConfigDict(dict(train_size=128, train_batch=4, infer_sizes=((128, 128), (480, 640))))
-
-    for preset in filter(None, (arg or "").split(",")):
-        if preset not in _PRESETS:
-            raise ValueError(f"unknown preset {preset!r} for configs/siba.py; presets: {sorted(_PRESETS)}")
-        _PRESETS[preset](c)
-    return c
+    return configs.apply_presets(c, arg, _PRESETS, "configs/siba.py")
 
 
 def _synthetic(c):

@@ -21,7 +21,6 @@ import jax.numpy as jnp
 from jaxfuse import configs, models, train
 
 
-
 def _time(fn, repeats: int) -> tuple[float, float, list[float]]:
     """(compile-and-first-run seconds, median seconds, all timed runs)."""
     t0 = time.perf_counter()
@@ -80,7 +79,7 @@ def bench_inference(model_name: str, config, dtype: str, repeats: int, h: int, w
 
 
 def cases_of(config) -> dict:
-    """{case name: thunk args} from ``config.bench`` (train size/batch, inference sizes)."""
+    """{case name: (kind, sizes...)} from ``config.bench`` (train size/batch, inference sizes)."""
     b = config.bench
     cases = {"train": ("train", b.train_size, b.train_batch)}
     cases |= {f"infer{h}x{w}": ("infer", h, w) for h, w in b.infer_sizes}
@@ -88,25 +87,29 @@ def cases_of(config) -> dict:
 
 
 def main(argv=None) -> None:
-    parser = argparse.ArgumentParser(prog="python -m jaxfuse.bench", description=__doc__.split("\n\n")[1])
-    parser.add_argument("--model", default="siba", choices=sorted(models.REGISTRY))
-    parser.add_argument("--dtype", default="float32", choices=["float32", "bfloat16"])
-    parser.add_argument("--repeats", type=int, default=5)
-    parser.add_argument("--cases", default="all", help="comma-separated cases (train, infer<H>x<W>) or all")
+    parser = argparse.ArgumentParser(prog="python -m jaxfuse.bench", description=__doc__.split("\n\n")[1],
+                                     formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+    parser.add_argument("--model", default="siba", choices=sorted(models.REGISTRY), help="model (its configs/<model>.py)")
+    parser.add_argument("--dtype", default="float32", choices=["float32", "bfloat16"],
+                        help="compute dtype (parameters stay float32)")
+    parser.add_argument("--repeats", type=int, default=5, help="timed runs per case (after the first, compiling one)")
+    parser.add_argument("--cases", default="all",
+                        help="comma-separated cases of the model's config.bench (train, infer<H>x<W>), or all")
     args = parser.parse_args(argv)
-    config = configs.load(args.model)
+    try:
+        config = configs.load(args.model)
+    except configs.ConfigError as e:
+        configs.exit_with(e)
     cases = cases_of(config)
-    wanted = list(cases) if args.cases == "all" else args.cases.split(",")
+    wanted = list(cases) if args.cases == "all" else [c.strip() for c in args.cases.split(",") if c.strip()]
     unknown = [c for c in wanted if c not in cases]
-    if unknown:
-        parser.error(f"unknown case(s) {unknown} for {args.model}; valid: {', '.join(cases)}, all")
+    if unknown or not wanted:
+        parser.error(f"unknown case(s) {', '.join(unknown) or repr(args.cases)} for {args.model}; "
+                     f"valid: {', '.join(cases)}, all")
     for name in wanted:
         kind, *shape = cases[name]
-        if kind == "train":
-            record = bench_train(args.model, config, args.dtype, args.repeats, *shape)
-        else:
-            record = bench_inference(args.model, config, args.dtype, args.repeats, *shape)
-        print(json.dumps(record), flush=True)
+        bench = bench_train if kind == "train" else bench_inference
+        print(json.dumps(bench(args.model, config, args.dtype, args.repeats, *shape)), flush=True)
 
 
 if __name__ == "__main__":

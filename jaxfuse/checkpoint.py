@@ -63,17 +63,19 @@ def load_variables(path) -> tuple[dict, dict]:
     optimiser state or the step.
     """
     directory, step = resolve(path)
-    mgr = ocp.CheckpointManager(directory, options=ocp.CheckpointManagerOptions(read_only=True))
+    # Reading needs no CheckpointManager (whose read_only mode warns "Given directory is read
+    # only" on every call): a plain Checkpointer restores the one step directory and writes nothing.
+    reader = ocp.Checkpointer(ocp.CompositeCheckpointHandler())
     # A saved sharding over devices this process lacks (another topology, e.g. a multi-host
     # run's) cannot be rebuilt; such arrays are restored onto one local device instead.
     fallback = jax.sharding.SingleDeviceSharding(jax.local_devices()[0])
     try:
-        restored = mgr.restore(step, args=ocp.args.Composite(
+        restored = reader.restore(directory / str(step), args=ocp.args.Composite(
             state=ocp.args.StandardRestore(fallback_sharding=fallback), config=ocp.args.JsonRestore()))
     except Exception as e:
         raise CheckpointError(f"{directory / str(step)}: cannot restore checkpoint "
                               f"({type(e).__name__}: {e})") from None
     finally:
-        mgr.close()
+        reader.close()
     state = restored["state"]
     return {k: v for k, v in state.items() if k not in ("step", "opt_state")}, dict(restored["config"])

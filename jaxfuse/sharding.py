@@ -6,7 +6,9 @@ Open MPI, or configured by the ``JAX_COORDINATOR_ADDRESS`` / ``JAX_NUM_PROCESSES
 ``JAX_PROCESS_ID`` environment variables).
 """
 
+import importlib.util
 import os
+from pathlib import Path
 
 import jax
 import numpy as np
@@ -26,6 +28,27 @@ def maybe_initialize_distributed(mode: str = "auto") -> None:
     count, index = os.environ.get("JAX_NUM_PROCESSES"), os.environ.get("JAX_PROCESS_ID")
     jax.distributed.initialize(num_processes=None if count is None else int(count),
                                process_id=None if index is None else int(index))
+
+
+# PCI vendors of the accelerators JAX has runtimes for: NVIDIA, AMD, Google (TPU).
+_ACCELERATOR_VENDORS = {"0x10de", "0x1002", "0x1ae0"}
+
+
+def skip_tpu_probe_on_cpu_only_machines() -> None:
+    """Without ``JAX_PLATFORMS``, JAX first tries the TPU runtime and, on every machine without
+    one, logs "Unable to initialize backend 'tpu'". Where neither an accelerator on the PCI bus
+    nor libtpu is present, only the CPU can come up anyway: ask for it directly. Machines with a
+    GPU or TPU (or no readable PCI list, e.g. macOS) keep JAX's own discovery."""
+    pci = Path("/sys/bus/pci/devices")
+    if "JAX_PLATFORMS" in os.environ or not pci.is_dir() or importlib.util.find_spec("libtpu"):
+        return
+    for device in pci.iterdir():
+        try:
+            if (device / "vendor").read_text().strip() in _ACCELERATOR_VENDORS:
+                return
+        except OSError:
+            return
+    jax.config.update("jax_platforms", "cpu")
 
 
 def make_mesh(devices=None) -> jax.sharding.Mesh:

@@ -4,14 +4,24 @@ One trainer for every model (big_vision style): models enter through the registr
 (``jaxfuse.models``). One ``jax.jit``-compiled step over a mesh of all devices: the batch is
 sharded on the ``data`` axis, parameters and optimizer state are replicated, XLA inserts the
 gradient all-reduce. Rerunning the same command resumes from the last checkpoint, data
-iterator included, so a resumed run sees exactly the batches an uninterrupted one would.
+iterator included, so a resumed run sees exactly the batches an uninterrupted one would; a
+rerun of a finished run says so and exits at once.
+
+The console shows a header, one line per ``train.log_every`` steps (loss terms, steps/s, ETA)
+and a closing summary (checkpoint, TensorBoard, the fuse/evaluate commands) on stdout. Library
+logs (Orbax, absl, CLU, JAX) go to ``WORKDIR/train.log``; ``--verbosity=0`` (``-v 0``) puts them
+back on stderr. A config mistake is one ``error:`` line and exit status 2.
 """
 
 from __future__ import annotations
 
+import contextlib
+import logging as std_logging
+import os
 import re
 import sys
 import time
+from pathlib import Path
 
 import jax
 import jax.numpy as jnp
@@ -23,8 +33,8 @@ from flax import traverse_util
 from jax.experimental import multihost_utils
 from ml_collections import config_flags
 
-from jaxfuse import checkpoint, models, sharding
-from jaxfuse.data import pipeline, sources
+from jaxfuse import checkpoint, configs, models, sharding
+from jaxfuse.data import images, pipeline, sources
 
 _CONFIG = config_flags.DEFINE_config_file("config", None, "configs/<model>.py[:presets]", lock_config=True)
 _WORKDIR = flags.DEFINE_string("workdir", None, "Where checkpoints and TensorBoard events go.")
@@ -127,15 +137,16 @@ def make_train_step(loss_fn, tx, schedule, seed: int, freeze=()):
 def train(config: ml_collections.ConfigDict, workdir: str, mesh=None) -> tuple[dict, list[dict]]:
     """Trains (or resumes); returns the final state and this run's per-step host metrics.
 
-    ``mesh`` defaults to all devices.
+    ``mesh`` defaults to all devices. A workdir that already holds the final step is left as it
+    is: (None, []) is returned.
     """
     # ---- start-up and mesh ----
     sharding.maybe_initialize_distributed(config.distributed)
     mesh = mesh or sharding.make_mesh()
     data_sharding, repl = sharding.batch_sharding(mesh), sharding.replicated(mesh)
     if config.train.batch_size % mesh.size:
-        raise ValueError(f"train.batch_size={config.train.batch_size} must be divisible by the "
-                         f"{mesh.size} devices")
+        raise configs.ConfigError(f"train.batch_size={config.train.batch_size} must be divisible by the "
+                                  f"{mesh.size} devices")
     spec = models.get(config.model_name)
     stage = spec.stage(config.stage)
 
@@ -148,6 +159,9 @@ def train(config: ml_collections.ConfigDict, workdir: str, mesh=None) -> tuple[d
         synthetic_size=d.synthetic_size, seed=config.seed, limit=d.get("num_pairs", 0), pad_small=pad_small)
     steps_per_epoch = max(1, len(source) // config.train.batch_size)
     num_steps = config.train.num_steps or config.train.epochs * steps_per_epoch
+    if _already_complete(workdir, num_steps):
+        return None, []
+    _print_header(config, source, steps_per_epoch, num_steps, mesh, workdir)
     dataset = pipeline.train_dataset(
         source, batch_size=config.train.batch_size, patch=d.patch_size, margin=d.crop_margin,
         flips=d.flips, rot90=d.rot90, resize=resize, pad_small=pad_small, seed=config.seed,
@@ -193,7 +207,8 @@ def train(config: ml_collections.ConfigDict, workdir: str, mesh=None) -> tuple[d
 
 def _loop(config, workdir, mgr, state, data_iter, step_fn, predict_fn, data_sharding, num_steps):
     """Dispatches step n, then checks step n-1's metrics on the host, so the device never waits."""
-    from clu import metric_writers, parameter_overview, periodic_actions  # noqa: PLC0415 (imports TF)
+    with _native_stderr_to_log():
+        from clu import metric_writers, parameter_overview, periodic_actions  # noqa: PLC0415 (imports TF)
 
     is_chief = jax.process_index() == 0
     writer = metric_writers.create_default_writer(workdir, just_logging=not is_chief, asynchronous=True)
@@ -207,6 +222,10 @@ def _loop(config, workdir, mgr, state, data_iter, step_fn, predict_fn, data_shar
     bar = _progress_bar(first_step, num_steps) if is_chief and sys.stderr.isatty() else None
     t = config.train
     sample, pending, history, per_step = None, None, [], []
+    console = _Console(first_step, num_steps, bar)
+    n_params = sum(np.size(x) for x in jax.tree.leaves(state["params"]))
+    console.say(f"resuming from step {first_step}: " if first_step else "",
+                f"compiling the train step ({n_params:,} parameters) ...", sep="")
 
     def check(step, metrics):
         host = jax.device_get(metrics)
@@ -217,8 +236,11 @@ def _loop(config, workdir, mgr, state, data_iter, step_fn, predict_fn, data_shar
                 "train.learning_rate or check the data.")
         history.append(host)
         per_step.append(host)
+        console.step_done(step)
         if _due(step, t.log_every) or step == num_steps:
-            writer.write_scalars(step, {k: float(np.mean([h[k] for h in history])) for k in host})
+            means = {k: float(np.mean([h[k] for h in history])) for k in host}
+            writer.write_scalars(step, means)
+            console.log(step, means, len(history))
             history.clear()
 
     try:
@@ -247,6 +269,7 @@ def _loop(config, workdir, mgr, state, data_iter, step_fn, predict_fn, data_shar
         writer.flush()
         if bar is not None:
             bar.close()
+    console.summary(workdir, mgr.latest_step())
     return state, per_step
 
 
@@ -268,12 +291,206 @@ def _progress_bar(first_step, num_steps):
     return tqdm(total=num_steps, initial=first_step, unit="step", dynamic_ncols=True)
 
 
+# ----------------------------------------------------------------------------------------------
+# Console output for a person (process 0, stdout): header, progress, closing summary.
+# ----------------------------------------------------------------------------------------------
+def _say(*lines, sep="\n"):
+    if jax.process_index() == 0:
+        print(*lines, sep=sep, flush=True)
+
+
+_setup_started = None  # when the last header was printed: the summary's wall time counts from it
+
+
+def _print_header(config, source, steps_per_epoch, num_steps, mesh, workdir):
+    global _setup_started
+    _setup_started = time.perf_counter()
+    d, t = config.data, config.train
+    kinds = ", ".join(sorted({dev.platform if dev.device_kind == dev.platform else
+                              f"{dev.platform}: {dev.device_kind}" for dev in mesh.devices.flat}))
+    _say(f"jaxfuse.train: {config.model_name}, stage {config.stage}, {config.dtype}"
+         + (f", starting from {config.init_from}" if config.init_from else ""),
+         f"  data     {d.source}: {len(source)} pairs, {d.patch_size}x{d.patch_size} patches, "
+         f"batch {t.batch_size}, {steps_per_epoch} steps/epoch",
+         f"  devices  {mesh.size} x {kinds}" + (f", {jax.process_count()} processes" if jax.process_count() > 1 else ""),
+         f"  steps    {num_steps}, loss every {t.log_every}, checkpoint every {t.checkpoint_every}",
+         f"  workdir  {Path(workdir).absolute()}",
+         "setting up: model, optimiser state, checkpoints, TensorBoard writer ...")
+
+
+def _next_steps(workdir, step) -> list[str]:
+    """How to use a finished run: its checkpoint, TensorBoard, the fuse and evaluate commands."""
+    w = Path(workdir).absolute()
+    lines = [f"  checkpoint   {w}/checkpoints/{step}",
+             f"  tensorboard  tensorboard --logdir {w}",
+             f"  fuse         python -m jaxfuse.fuse --checkpoint {w} --ir IR_DIR --vi VI_DIR --out {w}/fused",
+             f"  evaluate     python -m jaxfuse.evaluate --checkpoint {w} --ir IR_DIR --vi VI_DIR --out {w}/report"]
+    if (w / LOG_FILE).exists():
+        lines.append(f"  library log  {w / LOG_FILE}")
+    return lines
+
+
+def _already_complete(workdir, num_steps) -> bool:
+    """True (and says so) when the workdir's latest checkpoint is the final step."""
+    try:
+        _, step = checkpoint.resolve(Path(workdir) / "checkpoints")
+    except checkpoint.CheckpointError:
+        return False
+    if step < num_steps:
+        return False
+    _say(f"already complete: step {step} of {num_steps} is in {Path(workdir).absolute()}/checkpoints; "
+         "nothing to do (raise train.num_steps or train.epochs to train on)", *_next_steps(workdir, step))
+    return True
+
+
+def _seconds(s: float) -> str:
+    return f"{s:.0f} s" if s < 100 else f"{s / 60:.1f} min" if s < 6000 else f"{s / 3600:.1f} h"
+
+
+class _Console:
+    """Progress lines with a real ETA: the rate is measured from the first finished step on,
+    so the first step's compilation does not count, then extrapolated to the remaining steps."""
+
+    def __init__(self, first_step, num_steps, bar):
+        self.first_step, self.num_steps, self.bar = first_step, num_steps, bar
+        self.start, self.t1, self.compile_s = time.perf_counter(), None, None
+        self.setup_s = self.start - (_setup_started or self.start)
+        self.last = None
+
+    def say(self, *lines, sep="\n"):
+        if self.bar is not None:  # above the progress bar, not through it
+            for line in sep.join(lines).split("\n"):
+                self.bar.write(line)
+        else:
+            _say(*lines, sep=sep)
+
+    def step_done(self, step):
+        if self.t1 is None:  # the first step: compiled and run
+            self.t1 = time.perf_counter()
+            self.compile_s = self.t1 - self.start
+            self.say(f"step {step} done in {self.compile_s:.1f} s (compiling included)")
+
+    def rate(self, step) -> float | None:
+        done = step - self.first_step - 1
+        return done / (time.perf_counter() - self.t1) if done > 0 else None
+
+    def log(self, step, means, window):
+        terms = "  ".join(f"{k.removeprefix('loss_')} {v:.4g}" for k, v in sorted(means.items())
+                          if k.startswith("loss_"))
+        rate = self.rate(step)
+        speed = (f"{rate:.2f} steps/s, ETA {_seconds((self.num_steps - step) / rate)}" if rate
+                 else "ETA after the next step")
+        width = len(str(self.num_steps))
+        self.say(f"step {step:>{width}}/{self.num_steps}  loss {means['loss']:.4f}  ({terms})  "
+                 f"grad norm {means['grad_norm']:.3g}  lr {means['learning_rate']:.3g}  | {speed}")
+        self.last = (step, window, means["loss"])
+
+    def summary(self, workdir, checkpoint_step):
+        wall = time.perf_counter() - self.start + self.setup_s
+        if self.last is None or checkpoint_step is None:
+            return
+        step, window, loss = self.last
+        ran = step - self.first_step
+        rate = self.rate(step)
+        self.say(f"done: {ran} steps in {_seconds(wall)} (set-up {self.setup_s:.0f} s, first step "
+                 f"{self.compile_s:.0f} s with compiling{f', then {rate:.2f} steps/s' if rate else ''}); "
+                 f"final loss {loss:.4f} (mean of the last {window} steps)", *_next_steps(workdir, checkpoint_step))
+
+
+# ----------------------------------------------------------------------------------------------
+# Command line: config checks, library logs, one-line errors.
+# ----------------------------------------------------------------------------------------------
+LOG_FILE = "train.log"
+_log_path = None  # WORKDIR/train.log once main() sends library logs there
+
+
+def check_config(config) -> None:
+    """Rejects unknown choices before anything is loaded or compiled, listing the valid ones."""
+    spec = models.REGISTRY.get(config.model_name)
+    choices = [("model_name", config.model_name, sorted(models.REGISTRY)),
+               ("stage", config.stage, sorted(spec.stages) if spec else [config.stage]),
+               ("dtype", config.dtype, ["float32", "bfloat16"]),
+               ("distributed", config.distributed, ["auto", "on", "off"]),
+               ("data.source", config.data.source.partition(":")[0], list(sources.KINDS))]
+    for field, value, valid in choices:
+        if value not in valid:
+            raise configs.ConfigError(
+                f"--config.{field}={value!r} is not one of {', '.join(valid)}"
+                + (" (as synthetic, folder:PATH, folder:IR,VI, images:PATH or tfds:NAME)" if field == "data.source" else "")
+                + configs.did_you_mean(value, valid))
+    if config.data.source.startswith("tfds:"):
+        from jaxfuse.data.datasets import get_builder  # noqa: PLC0415 (imports TFDS)
+
+        try:
+            get_builder(config.data.source.partition(":")[2])
+        except KeyError as e:
+            raise configs.ConfigError(f"--config.data.source={config.data.source}: {e.args[0]}") from None
+    if config.train.batch_size < 1:
+        raise configs.ConfigError(f"--config.train.batch_size={config.train.batch_size} must be at least 1")
+
+
+def _library_logs_to_file(workdir) -> None:
+    """Library INFO logs (Orbax, absl, CLU, JAX) go to WORKDIR/train.log; stderr keeps warnings
+    and errors (already so when main() checks the config, which creates nothing)."""
+    Path(workdir).mkdir(parents=True, exist_ok=True)
+    global _log_path
+    _log_path = Path(workdir) / LOG_FILE
+    handler = std_logging.FileHandler(_log_path)
+    handler.setFormatter(logging.PythonFormatter())
+    std_logging.getLogger().addHandler(handler)
+
+
+@contextlib.contextmanager
+def _native_stderr_to_log():
+    """TensorFlow's C++ start-up lines (oneDNN) ignore TF_CPP_MIN_LOG_LEVEL (absl C++ logs
+    everything before InitializeLog): with library logs in the log file, file descriptor 2
+    points there while TensorFlow loads."""
+    if _log_path is None:
+        yield
+        return
+    sys.stderr.flush()
+    saved = os.dup(2)
+    with open(_log_path, "ab") as log:
+        os.dup2(log.fileno(), 2)
+    try:
+        yield
+    finally:
+        sys.stderr.flush()
+        os.dup2(saved, 2)
+        os.close(saved)
+
+
+def _parse_flags(argv):
+    try:
+        if spec := configs.config_arg(argv):  # ml_collections reports a missing file only later
+            configs.find(spec.partition(":")[0], fallback=False)
+        return flags.FLAGS(argv)
+    except Exception as e:  # noqa: BLE001 -- absl/ml_collections errors as one line
+        configs.exit_with(e, argv)
+
+
 def main(argv):
     del argv
     if _WORKDIR.value is None or _CONFIG.value is None:
-        raise app.UsageError("--config and --workdir are required")
-    train(_CONFIG.value, _WORKDIR.value)
+        configs.exit_with(configs.ConfigError(
+            "--config and --workdir are required, e.g. python -m jaxfuse.train "
+            "--config configs/siba.py:smoke --workdir /tmp/jaxfuse-smoke"))
+    quiet = not flags.FLAGS["verbosity"].present
+    if quiet:
+        logging.get_absl_handler().setLevel(std_logging.WARNING)
+    sharding.skip_tpu_probe_on_cpu_only_machines()
+    try:
+        check_config(_CONFIG.value)
+        if quiet:
+            _library_logs_to_file(_WORKDIR.value)
+        train(_CONFIG.value, _WORKDIR.value)
+    except (configs.ConfigError, images.ImageError, checkpoint.CheckpointError, sources.SourceError,
+            FileNotFoundError) as e:
+        configs.exit_with(e)
+    except NonFiniteLossError as e:
+        print(f"error: {e}", file=sys.stderr)
+        sys.exit(1)
 
 
 if __name__ == "__main__":
-    app.run(main)
+    app.run(main, flags_parser=_parse_flags)

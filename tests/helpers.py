@@ -1,5 +1,8 @@
-"""Small shared test utilities: writing image folders and tiny configs."""
+"""Small shared test utilities: writing image folders, tiny configs, umask and file modes."""
 
+import contextlib
+import os
+import stat
 from pathlib import Path
 
 import numpy as np
@@ -26,6 +29,21 @@ def tiny_config(**train):
     c.data.patch_size, c.data.synthetic_size, c.data.synthetic_pairs = 32, 48, 16
     c.train.update(dict(batch_size=4, log_every=1, checkpoint_every=2, image_every=1000), **train)
     return c
+
+
+@contextlib.contextmanager
+def umask(mask: int):
+    """Runs the block under ``os.umask(mask)``, then restores the previous umask."""
+    old = os.umask(mask)
+    try:
+        yield
+    finally:
+        os.umask(old)
+
+
+def mode(path) -> int:
+    """Permission bits of ``path``, e.g. 0o644."""
+    return stat.S_IMODE(os.stat(path).st_mode)
 
 
 def crossfuse_rule_state_dicts(keys_txt: Path) -> dict[str, dict[str, np.ndarray]]:

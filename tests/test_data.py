@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from helpers import write_pair_folder
+from helpers import mode, umask, write_pair_folder
 from jaxfuse.data import color, images, pipeline, sources
 from jaxfuse.data.synthetic import SyntheticPairs
 
@@ -142,3 +142,16 @@ def test_atomic_write_leaves_nothing_on_failure(tmp_path):
     with pytest.raises(RuntimeError):
         images.atomic_write(tmp_path / "out.png", boom)
     assert list(tmp_path.iterdir()) == []
+
+
+def test_written_files_get_the_umasks_permissions(tmp_path):
+    """Atomic writes (temp + rename) must not keep mkstemp's 0600 / mkdtemp's 0700."""
+    with umask(0o022):
+        images.write_image(tmp_path / "new" / "a.png", np.zeros((4, 5), np.uint8))
+        images.atomic_write(tmp_path / "b.txt", lambda tmp: open(tmp, "w").write("x"))
+        built = images.make_temp_dir(tmp_path, ".build.")
+    with umask(0o077):
+        images.atomic_write(tmp_path / "private.txt", lambda tmp: open(tmp, "w").write("x"))
+    assert (mode(tmp_path / "new" / "a.png"), mode(tmp_path / "b.txt"), mode(built)) == (0o644, 0o644, 0o755)
+    assert mode(tmp_path / "new") == 0o755 and mode(tmp_path / "private.txt") == 0o600
+    assert sorted(p.name for p in tmp_path.iterdir()) == [built.name, "b.txt", "new", "private.txt"]

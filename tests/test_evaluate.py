@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
+from helpers import mode, umask
 from jaxfuse import evaluate
 
 METRICS = "EN,SD,MI,CC"
@@ -42,9 +43,10 @@ def _run(*args):
 
 def test_single_folder_report(pairs):
     out = pairs / "rep"
-    with pytest.warns(UserWarning, match="CC is undefined .* 03.png"):
+    with pytest.warns(UserWarning, match="CC is undefined .* 03.png"), umask(0o022):
         assert _run("--fused", pairs / "a", "--ir", pairs / "ir", "--vi", pairs / "vi",
                     "--out", out, "--metrics", METRICS) == 0
+    assert {mode(p) for p in out.iterdir()} == {0o644}  # per_image.csv, summary.{json,md}
     rows = list(csv.reader(open(out / "per_image.csv")))
     assert rows[0] == ["image", "EN", "SD", "MI", "CC"]
     assert [r[0] for r in rows[1:]] == ["00.png", "01.png", "02.png", "03.png"]

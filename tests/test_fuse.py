@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from helpers import write_pair_folder
+from helpers import mode, umask, write_pair_folder
 from jaxfuse import fuse, models
 from jaxfuse.convert.__main__ import write_checkpoint
 from jaxfuse.data import color
@@ -19,14 +19,17 @@ def ckpt(tmp_path_factory):
     module = models.get("siba").build(TINY)
     x = jnp.zeros((1, 8, 8, 1))
     params = jax.device_get(module.init(jax.random.key(0), x, x)["params"])
-    return write_checkpoint("siba", {"params": params}, TINY, tmp_path_factory.mktemp("ckpt") / "tiny")
+    with umask(0o022):
+        return write_checkpoint("siba", {"params": params}, TINY, tmp_path_factory.mktemp("ckpt") / "tiny")
 
 
 def test_folders_any_size_colour_kept_one_compile_per_size(tmp_path, ckpt):
     root = write_pair_folder(tmp_path / "in", [(33, 47), (33, 47), (33, 47), (20, 25)])
     fuser = fuse.Fuser.from_checkpoint(ckpt)
-    written = fuse.fuse_folders(None, root / "ir", root / "vi", tmp_path / "out", batch_size=2, fuser=fuser)
+    with umask(0o022):
+        written = fuse.fuse_folders(None, root / "ir", root / "vi", tmp_path / "out", batch_size=2, fuser=fuser)
     assert [p.name for p in written] == ["00.png", "01.png", "02.png", "03.png"]
+    assert {mode(p) for p in written} == {0o644} and mode(ckpt) == 0o755  # readable by others
     assert fuser._fuse._cache_size() == 2  # (33, 47) in two batches of 2 (padded), (20, 25) once
     out = np.asarray(Image.open(tmp_path / "out" / "03.png"))
     assert out.shape == (20, 25, 3)

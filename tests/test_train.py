@@ -69,16 +69,29 @@ def test_non_finite_loss_stops_and_keeps_the_last_good_checkpoint(tmp_path):
     assert all(np.isfinite(x).all() for x in jax.tree.leaves(params))
 
 
-def test_cli_overrides_and_rejects_unknown_fields(tmp_path):
-    env = {**os.environ, "XLA_FLAGS": ""}
+def test_cli_output_rerun_and_one_line_config_errors(tmp_path):
+    env = {k: v for k, v in os.environ.items() if k != "JAX_PLATFORMS"}  # as a user runs it
+    env["XLA_FLAGS"] = ""
     base = [sys.executable, "-m", "jaxfuse.train", "--config", "configs/siba.py:smoke,tiny",
             "--workdir", str(tmp_path)]
-    run = subprocess.run(base + ["--config.train.num_steps=2", "--config.data.patch_size=32",
-                                 "--config.data.synthetic_size=40"], env=env, capture_output=True, text=True)
+    cmd = base + ["--config.train.num_steps=2", "--config.data.patch_size=32", "--config.data.synthetic_size=40"]
+    run = subprocess.run(cmd, env=env, capture_output=True, text=True)
     assert run.returncode == 0, run.stderr[-3000:]
     assert (tmp_path / "checkpoints" / "2").is_dir()
-    bad = subprocess.run(base + ["--config.train.no_such_field=1"], env=env, capture_output=True, text=True)
-    assert bad.returncode != 0 and "no_such_field" in bad.stderr
+    # For a person on stdout: header, progress, summary with what to run next.
+    assert "jaxfuse.train: siba, stage fusion, float32" in run.stdout and "synthetic: 64 pairs" in run.stdout
+    assert "step 2/2  loss " in run.stdout and "done: 2 steps in " in run.stdout, run.stdout
+    for line in (f"checkpoint   {tmp_path}/checkpoints/2", f"tensorboard --logdir {tmp_path}",
+                 f"python -m jaxfuse.fuse --checkpoint {tmp_path} ", f"python -m jaxfuse.evaluate --checkpoint {tmp_path} "):
+        assert line in run.stdout, run.stdout
+    # Library chatter goes to the log file, not the console; no TPU probe on a CPU-only machine.
+    assert run.stderr.strip() == "", run.stderr[-3000:]
+    assert "Found 0 checkpoint steps" in (tmp_path / "train.log").read_text()
+    again = subprocess.run(cmd, env=env, capture_output=True, text=True)
+    assert again.returncode == 0 and "already complete: step 2 of 2" in again.stdout, again.stdout + again.stderr
+    bad = subprocess.run(base + ["--config.train.batch_sizee=1"], env=env, capture_output=True, text=True)
+    assert bad.returncode == 2 and bad.stderr == ("error: --config.train.batch_sizee=1: the config has no field "
+                                                  "train.batch_sizee; did you mean train.batch_size?\n")
 
 
 def test_init_from_a_checkpoint_with_a_frozen_subtree(tmp_path):

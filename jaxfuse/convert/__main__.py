@@ -12,11 +12,11 @@ load like any other. Nothing is left behind on failure.
 import argparse
 import shutil
 import sys
-import tempfile
 from pathlib import Path
 
 from jaxfuse import checkpoint
 from jaxfuse.convert import ConversionError, available, to_flax
+from jaxfuse.data.images import make_temp_dir
 
 
 def write_checkpoint(model_name: str, variables: dict, model_config: dict, out_dir, origin: str = "") -> Path:
@@ -25,7 +25,7 @@ def write_checkpoint(model_name: str, variables: dict, model_config: dict, out_d
     if out.exists():
         raise FileExistsError(f"{out} already exists; choose a new --out")
     out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.", dir=out.parent))
+    tmp = make_temp_dir(out.parent, prefix=f".{out.name}.")
     try:
         config = {"model_name": model_name, "model": model_config, "converted_from": origin}
         mgr = checkpoint.manager(tmp / "checkpoints", keep=1)

@@ -11,7 +11,7 @@ Every error names the offending file. Conversions are documented and determinist
 from __future__ import annotations
 
 import os
-import tempfile
+import secrets
 from pathlib import Path
 
 import numpy as np
@@ -113,17 +113,39 @@ def check_same_size(name: str, ir: np.ndarray, vi: np.ndarray, ir_path=None, vi_
 
 
 def atomic_write(path: str | os.PathLike, write_fn) -> None:
-    """Calls ``write_fn(tmp_path)`` then renames tmp onto ``path``; no half-written files."""
+    """Calls ``write_fn(tmp_path)`` then renames tmp onto ``path``; no half-written files.
+
+    The file gets the permissions the umask gives a new file (0644 under umask 0022), unlike a
+    ``tempfile.mkstemp`` file (always 0600), which the rename would carry over.
+    """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=path.suffix, dir=path.parent)
-    os.close(fd)
+    tmp = _new_temp(path.parent, f".{path.name}.", path.suffix,
+                    lambda p: os.close(os.open(p, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)))
     try:
         write_fn(tmp)
         os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
+
+
+def make_temp_dir(parent: str | os.PathLike, prefix: str) -> Path:
+    """A new empty directory in ``parent`` with the umask's permissions (``tempfile.mkdtemp``
+    makes 0700 ones), for building a result that is then renamed into place."""
+    return _new_temp(Path(parent), prefix, "", lambda p: os.mkdir(p, 0o777))
+
+
+def _new_temp(parent: Path, prefix: str, suffix: str, create) -> Path:
+    """Creates ``parent/<prefix><random><suffix>`` with ``create`` (which fails if it exists)."""
+    for _ in range(100):
+        candidate = parent / f"{prefix}{secrets.token_hex(4)}{suffix}"
+        try:
+            create(candidate)
+            return candidate
+        except FileExistsError:
+            continue
+    raise FileExistsError(f"{parent}: cannot find a free temporary name {prefix}*{suffix}")
 
 
 def write_image(path: str | os.PathLike, image: np.ndarray) -> None:

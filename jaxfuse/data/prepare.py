@@ -67,7 +67,10 @@ def main(argv):
 
     try:
         report = prepare(_DATASET.value, _MANUAL_DIR.value, _DATA_DIR.value, overwrite=_OVERWRITE.value)
-    except (images.ImageError, KeyError) as e:
+    except KeyError as e:  # an unknown dataset or config: the message lists the known ones
+        print(f"error: --dataset {_DATASET.value}: {e.args[0]}", file=sys.stderr)
+        return 2
+    except images.ImageError as e:
         print(f"error: {e}", file=sys.stderr)
         return 1
     print(format_report(_DATASET.value, report, str(get_builder(_DATASET.value, _DATA_DIR.value).data_dir)))

@@ -19,6 +19,12 @@ from absl import logging
 from jaxfuse.data import images
 from jaxfuse.data.synthetic import SyntheticPairs
 
+KINDS = ("synthetic", "folder", "images", "tfds")  # the spec's part before ":"
+
+
+class SourceError(ValueError):
+    """A data-source spec that names nothing usable for the stage (one line for the user)."""
+
 
 class FolderPairSource:
     """Pairs ``ir_dir/NAME`` with ``vi_dir/NAME``; checks every pair up front.
@@ -150,7 +156,7 @@ def make_source(spec: str, *, data: str = "pairs", split: str = "train", min_siz
                           pad_small=pad_small)
     if source.yields != data:
         hint = "images:PATH or tfds:natural_images" if data == "images" else "folder:PATH or a pair TFDS dataset"
-        raise ValueError(f"data source {spec!r} yields {source.yields}, but this stage trains on {data}: use {hint}")
+        raise SourceError(f"data source {spec!r} yields {source.yields}, but this stage trains on {data}: use {hint}")
     return FirstN(source, limit) if limit > 0 else source
 
 
@@ -162,14 +168,14 @@ def _make_source(spec, *, data, split, min_size, data_dir, synthetic_pairs, synt
         return SyntheticPairs(synthetic_pairs, synthetic_size, synthetic_size, seed=seed)
     if kind == "folder":
         if not arg:
-            raise ValueError("folder source needs a path: folder:PATH (with ir/ and vi/) or folder:IR,VI")
+            raise SourceError("folder source needs a path: folder:PATH (with ir/ and vi/) or folder:IR,VI")
         ir_dir, vi_dir = arg.split(",", 1) if "," in arg else (Path(arg) / "ir", Path(arg) / "vi")
         return FolderPairSource(ir_dir, vi_dir, min_size=min_size, pad_small=pad_small)
     if kind == "images":
         if not arg:
-            raise ValueError("images source needs a path: images:PATH")
+            raise SourceError("images source needs a path: images:PATH")
         return ImageFolderSource(arg)
     if kind == "tfds":
         from jaxfuse.data.datasets import tfds_source  # noqa: PLC0415 - optional heavy import
         return tfds_source(arg, split, data_dir)
-    raise ValueError(f"unknown data source {spec!r}: use synthetic, folder:PATH, images:PATH or tfds:NAME")
+    raise SourceError(f"unknown data source {spec!r}: use synthetic, folder:PATH, images:PATH or tfds:NAME")

@@ -10,6 +10,7 @@ Y channel, batch 8). Pairs/s is timed over ``--batches`` batches after ``--warmu
 
 from __future__ import annotations
 
+import sys
 import tempfile
 import time
 from pathlib import Path
@@ -44,6 +45,13 @@ def main(argv):
     from jaxfuse.data.prepare import prepare
     from jaxfuse.data.sources import FolderPairSource
 
+    root = Path(_ROOT.value)
+    valid = sorted(d.name for d in root.glob("*") if (d / "ir").is_dir() and (d / "vi").is_dir())
+    unknown = [name for name in _SETS.value if name not in valid]
+    if unknown:
+        print(f"error: --sets: no {', '.join(unknown)} (with ir/ and vi/) in {root}; "
+              f"valid: {', '.join(valid) or 'none'}", file=sys.stderr)
+        return 2
     with tempfile.TemporaryDirectory() as tmp:
         print(f"{'set':14s} {'pairs':>5s} {'workers':>7s} {'folder pairs/s':>15s} {'tfds pairs/s':>13s}")
         for name in _SETS.value:
