@@ -160,6 +160,7 @@ def train(config: ml_collections.ConfigDict, workdir: str, mesh=None) -> tuple[d
     steps_per_epoch = max(1, len(source) // config.train.batch_size)
     num_steps = config.train.num_steps or config.train.epochs * steps_per_epoch
     if _already_complete(workdir, num_steps):
+        _say(*_next_stage(spec, config, workdir))
         return None, []
     _print_header(config, source, steps_per_epoch, num_steps, mesh, workdir)
     dataset = pipeline.train_dataset(
@@ -202,7 +203,9 @@ def train(config: ml_collections.ConfigDict, workdir: str, mesh=None) -> tuple[d
     train_step = make_train_step(spec.loss_fn(module, config), tx, schedule, config.seed, freeze)
     step_fn = jax.jit(train_step, donate_argnums=0, out_shardings=(state_sharding, repl))
     predict_fn = jax.jit(lambda variables, ir, vi: spec.predict(module, variables, ir, vi, jax.random.key(config.seed)))
-    return _loop(config, workdir, mgr, state, data_iter, step_fn, predict_fn, data_sharding, num_steps)
+    result = _loop(config, workdir, mgr, state, data_iter, step_fn, predict_fn, data_sharding, num_steps)
+    _say(*_next_stage(spec, config, workdir))
+    return result
 
 
 def _loop(config, workdir, mgr, state, data_iter, step_fn, predict_fn, data_sharding, num_steps):
@@ -310,12 +313,18 @@ def _print_header(config, source, steps_per_epoch, num_steps, mesh, workdir):
                               f"{dev.platform}: {dev.device_kind}" for dev in mesh.devices.flat}))
     _say(f"jaxfuse.train: {config.model_name}, stage {config.stage}, {config.dtype}"
          + (f", starting from {config.init_from}" if config.init_from else ""),
-         f"  data     {d.source}: {len(source)} pairs, {d.patch_size}x{d.patch_size} patches, "
+         f"  data     {d.source}: {len(source)} {source.yields}, {_sample_shape(d, source)}, "
          f"batch {t.batch_size}, {steps_per_epoch} steps/epoch",
          f"  devices  {mesh.size} x {kinds}" + (f", {jax.process_count()} processes" if jax.process_count() > 1 else ""),
          f"  steps    {num_steps}, loss every {t.log_every}, checkpoint every {t.checkpoint_every}",
          f"  workdir  {Path(workdir).absolute()}",
          "setting up: model, optimiser state, checkpoints, TensorBoard writer ...")
+
+
+def _sample_shape(d, source) -> str:
+    if d.get("resize", 0) and source.yields == "pairs":
+        return f"resized to {d.resize}x{d.resize}"
+    return f"{d.patch_size}x{d.patch_size} patches"
 
 
 def _next_steps(workdir, step) -> list[str]:
@@ -328,6 +337,13 @@ def _next_steps(workdir, step) -> list[str]:
     if (w / LOG_FILE).exists():
         lines.append(f"  library log  {w / LOG_FILE}")
     return lines
+
+
+def _next_stage(spec, config, workdir) -> list[str]:
+    """The command of the stage that starts from this one (CrossFuse, DMFuse), if any."""
+    return [f"  next stage   python -m jaxfuse.train --config configs/{spec.name}.py --config.stage={s.name} "
+            f"--config.init_from={Path(workdir).absolute()} --workdir NEW_WORKDIR"
+            for s in spec.stages.values() if s.starts_from == config.stage]
 
 
 def _already_complete(workdir, num_steps) -> bool:
