@@ -145,7 +145,8 @@ def train(config: ml_collections.ConfigDict, workdir: str, mesh=None) -> tuple[d
     source = sources.make_source(
         d.source, data=stage.data, split=d.split, data_dir=d.data_dir or None,
         min_size=0 if resize else d.patch_size, synthetic_pairs=d.synthetic_pairs,
-        synthetic_size=d.synthetic_size, seed=config.seed, limit=d.get("num_pairs", 0), pad_small=pad_small)
+        synthetic_size=d.synthetic_size, seed=config.seed, limit=d.get("num_pairs", 0), pad_small=pad_small,
+        salient=d.get("salient_source", "none"))
     steps_per_epoch = max(1, len(source) // config.train.batch_size)
     num_steps = config.train.num_steps or config.train.epochs * steps_per_epoch
     dataset = pipeline.train_dataset(

@@ -7,7 +7,9 @@ import numpy as np
 import pytest
 from flax import traverse_util
 
+from helpers import write_pair_folder
 from jaxfuse import configs, losses, models, train
+from jaxfuse.data import images, pipeline, sources
 from jaxfuse.models import refinefuse
 from jaxfuse.nn import global_attention
 from jaxfuse.nn.layers import Conv2d
@@ -252,3 +254,98 @@ def test_smoke_preset_trains_with_contrast_only_masks(tmp_path, caplog, fast_com
     state, metrics = train.train(config, str(tmp_path))
     assert int(state["step"]) == 3 and all(np.isfinite(m["loss"]) for m in metrics)
     assert "contrast-only masks" in caplog.text
+
+
+# ---- salient planes through the data pipeline ----
+def _labelled_folder(root, sizes=((40, 48), (44, 40)), label_size=None, bad_class=False):
+    """ir = 20 * label (so a crop of one can be checked against the other), labels/ beside ir/ and vi/."""
+    from PIL import Image
+
+    write_pair_folder(root, sizes)
+    (root / "labels").mkdir()
+    rng = np.random.default_rng(3)
+    for i, (h, w) in enumerate(sizes):
+        label = rng.integers(0, 9, (h, w)).astype(np.uint8)
+        if bad_class and i == 1:
+            label[0, 0] = 12
+        Image.fromarray(20 * label).save(root / "ir" / f"{i:02d}.png")
+        lh, lw = label_size or (h, w)
+        Image.fromarray(np.resize(label, (lh, lw))).save(root / "labels" / f"{i:02d}.png")
+    return root
+
+
+def test_labels_travel_with_the_pair_through_crop_flips_and_rot90(tmp_path):
+    source = sources.make_source(f"folder:{_labelled_folder(tmp_path)}", min_size=16, salient="labels")
+    dataset = pipeline.train_dataset(source, batch_size=2, patch=16, margin=0, flips=True, rot90=True, seed=1)
+    it = iter(dataset)
+    for _ in range(4):
+        batch = next(it)
+        assert batch["label"].shape == (2, 16, 16, 1) and batch["label"].dtype == np.uint8
+        np.testing.assert_array_equal(np.round(batch["ir"] * 255), 20 * batch["label"].astype(np.float32))
+    again = next(iter(pipeline.train_dataset(source, batch_size=2, patch=16, margin=0, flips=True, rot90=True,
+                                             seed=1)))
+    first = next(iter(dataset))
+    np.testing.assert_array_equal(again["label"], first["label"])  # deterministic in (seed, index)
+
+
+def test_masks_folder_gives_a_binary_salient_plane(tmp_path):
+    from PIL import Image
+
+    root = write_pair_folder(tmp_path, [(20, 24)])
+    (root / "mask").mkdir()  # PSFusion's layout
+    mask = np.zeros((20, 24), np.uint8)
+    mask[5:10, 6:12] = 255
+    Image.fromarray(mask).save(root / "mask" / "00.png")
+    item = sources.make_source(f"folder:{root}", salient="masks")[0]
+    np.testing.assert_array_equal(item["salient"][..., 0], mask > 0)
+
+
+def test_yolo_boxes_fill_msrs_class_ids(shared):
+    source = sources.make_source(f"folder:{shared / 'data' / 'msrs_train'}", salient="boxes")
+    label = source[0]["label"][..., 0]  # 00556D: two cars, one person
+    assert label.shape == (480, 640) and set(np.unique(label)) == {0, 1, 2}
+    assert label[int(0.504167 * 480), int(0.584375 * 640)] == 2  # the person's centre
+
+
+@pytest.mark.parametrize("problem,message", [
+    ("missing", r"1 pair\(s\) have no file in .*labels: 01.png"),
+    ("size", r"labels/00.png: 40x30 but the pair 00.png is 48x40"),
+    ("class", r"labels/01.png: class id 12 outside 0-8"),
+])
+def test_bad_labels_are_named(tmp_path, problem, message):
+    root = _labelled_folder(tmp_path, label_size=(30, 40) if problem == "size" else None,
+                            bad_class=problem == "class")
+    if problem == "missing":
+        (root / "labels" / "01.png").unlink()
+    with pytest.raises(images.ImageError, match=message):
+        source = sources.make_source(f"folder:{root}", salient="labels")
+        source[1]
+
+
+def test_tfds_labels_are_checked_per_item():
+    class FakeTfds:
+        drop, pairs = (), None
+
+        def __len__(self):
+            return 1
+
+        def __getitem__(self, i):
+            return {"ir": np.zeros((4, 5, 1), np.uint8), "vi": np.zeros((4, 5, 3), np.uint8), "name": "a.png",
+                    "label": np.zeros((0, 0), np.uint8)}
+
+    with pytest.raises(images.ImageError, match="pair a.png: its label is missing"):
+        sources.SalientPlanes(FakeTfds(), "labels", None)[0]
+    with pytest.raises(ValueError, match="needs a folder source"):
+        sources.SalientPlanes(FakeTfds(), "boxes", None)
+    with pytest.raises(ValueError, match="has no labels, masks or boxes"):
+        sources.make_source("synthetic", salient="labels")
+
+
+def test_loss_takes_salient_classes_from_the_label_plane():
+    ir, vi, f = (_rand(k, (1, 16, 16, 1)) for k in (30, 31, 32))
+    label = jnp.zeros((1, 16, 16, 1), jnp.uint8).at[:, 4:12, 4:12].set(2)
+    batch = {"ir": ir, "vi": vi, "label": label}
+    with_person = refinefuse.fusion_loss(f, ir, vi, refinefuse.batch_salient(batch, (1, 2, 3)))[0]
+    with_cars_only = refinefuse.fusion_loss(f, ir, vi, refinefuse.batch_salient(batch, (1,)))[0]
+    contrast_only = refinefuse.fusion_loss(f, ir, vi, None)[0]
+    assert float(with_cars_only) == float(contrast_only) != float(with_person)
