@@ -349,3 +349,29 @@ def test_loss_takes_salient_classes_from_the_label_plane():
     with_cars_only = refinefuse.fusion_loss(f, ir, vi, refinefuse.batch_salient(batch, (1,)))[0]
     contrast_only = refinefuse.fusion_loss(f, ir, vi, None)[0]
     assert float(with_cars_only) == float(contrast_only) != float(with_person)
+
+
+# ---- SGD with warm-up and poly decay (C12) ----
+def test_sgd_schedule_warms_up_exponentially_then_decays_to_zero():
+    t = configs.load("refinefuse").train
+    schedule = train.make_schedule(t, 135, num_steps=40_500)
+    np.testing.assert_allclose([float(schedule(s)) for s in (0, 500, 1000)], [1e-5, 1e-4, 1e-3], rtol=1e-5)
+    np.testing.assert_allclose(float(schedule(1001)), 1e-3 * (1 - 1 / 39_500) ** 0.9, rtol=1e-5)
+    assert float(schedule(40_500)) == 0.0
+    t.update(warmup_steps=0, poly_power=0.0)
+    assert float(train.make_schedule(t, 135, 100)(99)) == pytest.approx(1e-3)  # the constant option
+
+
+def test_sgd_step_is_torch_sgd_with_momentum_and_l2_weight_decay():
+    t = configs.load("refinefuse").train
+    lrs = (0.1, 0.05)
+    tx = train.make_optimizer(t, lambda step: jnp.asarray(lrs)[step], {"w": jnp.ones(3)}, ())
+    p0 = jnp.asarray([1.0, -2.0, 3.0])
+    state = tx.init({"w": p0})
+    g0 = p0 + t.weight_decay * p0  # d/dw of |w|^2 / 2, plus L2
+    updates, state = tx.update({"w": p0}, state, {"w": p0})
+    p1 = p0 - lrs[0] * g0
+    np.testing.assert_allclose(p0 + updates["w"], p1, rtol=1e-6)
+    updates, state = tx.update({"w": p1}, state, {"w": p1})
+    np.testing.assert_allclose(p1 + updates["w"], p1 - lrs[1] * (t.momentum * g0 + p1 + t.weight_decay * p1),
+                               rtol=1e-6)
