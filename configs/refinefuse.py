@@ -73,8 +73,12 @@ def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
         lr_decay_every_epochs=10_000, lr_decay=1.0, min_learning_rate=1e-3,  # the Adam path's StepLR
         clip_grad_norm=0.0,
         log_every=50, checkpoint_every=2000, keep_checkpoints=3, image_every=2000))
-    c.bench = ml_collections.ConfigDict(dict(train_size=256, train_batch=8,
-                                             infer_sizes=((256, 256), (480, 640), (768, 1024))))
+    c.bench = ml_collections.ConfigDict(dict(
+        train_size=256, train_batch=8, infer_sizes=((480, 640), (768, 1024)),
+        count_sizes=((256, 256), (512, 512), (480, 640), (768, 1024)),
+        # Table 11 (RTX 4090, PyTorch; "FLOPs" are thop conv MACs) and Table 10's ms/img.
+        paper=dict(params=2.21e6, conv_macs_256x256=12.73e9, conv_macs_512x512=48.11e9,
+                   ms_per_image_480x640=6.63, ms_per_image_768x1024=9.12)))
 
     for preset in filter(None, (arg or "").split(",")):
         if preset not in _PRESETS:

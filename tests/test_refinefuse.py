@@ -375,3 +375,14 @@ def test_sgd_step_is_torch_sgd_with_momentum_and_l2_weight_decay():
     updates, state = tx.update({"w": p1}, state, {"w": p1})
     np.testing.assert_allclose(p1 + updates["w"], p1 - lrs[1] * (t.momentum * g0 + p1 + t.weight_decay * p1),
                                rtol=1e-6)
+
+
+# ---- counting (bench --count) ----
+def test_count_gives_thop_conv_macs_and_xla_flops_of_the_default():
+    from jaxfuse import bench
+
+    record, per_module = bench.count("refinefuse", configs.load("refinefuse"), 256, 256)
+    assert record["params"] == 2_035_853
+    assert record["conv_macs"] == 13_626_048_512  # paper (thop): 12.73 G
+    assert per_module["sfim_1"] == 256 * 256 * (64 * 2 * 9 + 2 * 2 * 9)  # grouped conv counts in / groups = 2
+    assert record["xla_flops"] > 2 * record["conv_macs"]  # XLA counts a MAC as 2 flops, and the attention
