@@ -159,8 +159,9 @@ class RefineFuse(nn.Module):
 # ----------------------------------------------------------------------------------------------
 # Loss (Sec. 3.5, Eq. 6-11)
 # ----------------------------------------------------------------------------------------------
-INTENSITY = ("mask", "plain", "max")
-TEXTURE = ("direction", "sum")
+# Eq. 10 (Table 8 A) and Eq. 11 (B); "mask" (Eq. 6-7) needs the masks, see ``fusion_loss``.
+UNMASKED_INTENSITY = {"plain": losses.plain_intensity_loss, "max": losses.max_intensity_loss}
+TEXTURE = {"direction": losses.sobel_direction_loss, "sum": losses.sobel_gradient_loss}  # C11
 
 
 def salient_from_labels(label, classes):
@@ -179,18 +180,13 @@ def fusion_loss(fused, ir, vi, salient=None, *, intensity: str = "mask", lambda_
     if intensity == "mask":
         m_ir, m_vi = losses.salient_masks(ir, vi, salient, contrast, tie_eps)
         l_int = losses.mask_intensity_loss(fused, ir, vi, m_ir, m_vi, norm)
-    elif intensity == "plain":
-        l_int = losses.plain_intensity_loss(fused, ir, vi)
-    elif intensity == "max":
-        l_int = losses.max_intensity_loss(fused, ir, vi)
+    elif intensity in UNMASKED_INTENSITY:
+        l_int = UNMASKED_INTENSITY[intensity](fused, ir, vi)
     else:
-        raise ValueError(f"loss.intensity must be one of {INTENSITY}, got {intensity!r}")
-    if texture == "direction":
-        l_text = losses.sobel_direction_loss(fused, ir, vi)
-    elif texture == "sum":
-        l_text = losses.sobel_gradient_loss(fused, ir, vi)
-    else:
-        raise ValueError(f"loss.texture must be one of {TEXTURE}, got {texture!r}")
+        raise ValueError(f"loss.intensity must be 'mask' or one of {sorted(UNMASKED_INTENSITY)}, got {intensity!r}")
+    if texture not in TEXTURE:
+        raise ValueError(f"loss.texture must be one of {sorted(TEXTURE)}, got {texture!r}")
+    l_text = TEXTURE[texture](fused, ir, vi)
     total = lambda_int * l_int + texture_weight * l_text
     return total, {"loss_intensity": l_int, "loss_texture": l_text}
 
