@@ -437,3 +437,13 @@ def test_every_loss_preset_gives_a_finite_loss(preset):
     total, terms = refinefuse.fusion_loss(f, ir, vi, **loss)
     assert np.isfinite(float(total)) and (float(terms["loss_texture"]) > 0)
     assert preset != "t8_C" or float(total) == pytest.approx(5 * float(terms["loss_intensity"]))
+
+
+@pytest.mark.parametrize("line,message", [("7 0.5 0.5 0.2 0.2", r"00.txt:1: class id 7 outside 0-2"),
+                                          ("2 0.5 0.5", r"00.txt:1: expected 'class cx cy w h'")])
+def test_bad_yolo_boxes_are_named(tmp_path, line, message):
+    root = write_pair_folder(tmp_path, [(20, 24)])
+    (root / "det_labels" / "ir").mkdir(parents=True)
+    (root / "det_labels" / "ir" / "00.txt").write_text(line + "\n")
+    with pytest.raises(images.ImageError, match=message):
+        sources.make_source(f"folder:{root}", salient="boxes")[0]
