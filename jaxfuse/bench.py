@@ -1,10 +1,16 @@
-"""python -m jaxfuse.bench --model siba [--dtype bfloat16] [--repeats 5]
+"""python -m jaxfuse.bench --model siba [--dtype bfloat16] [--repeats 5] [--count]
 
 Prints one JSON line per case: training steps/s (the full optimiser step of ``jaxfuse.train``
 in the config's default stage, at the size and batch of ``config.bench.train``) and inference
 images/s (batch 1, as the official test scripts run, at each ``config.bench.infer`` size).
 Compile time is reported separately; steady-state times are the median of ``repeats`` timed
 runs after ``block_until_ready``.
+
+``--count`` prints instead, per size of ``config.bench.count_sizes`` (batch 1): the parameter
+count, thop-style conv MACs (sum over convolutions of output pixels x output channels x input
+channels / groups x k^2; attention matmuls are not convolutions and not counted) and XLA's
+cost-analysis flops (every op, kept separate); then a per-module MAC table and, where the
+config gives them in ``config.bench.paper``, the paper's figures.
 """
 
 from __future__ import annotations
@@ -15,6 +21,7 @@ import platform
 import statistics
 import time
 
+import flax.linen as nn
 import jax
 import jax.numpy as jnp
 
@@ -78,6 +85,60 @@ def bench_inference(model_name: str, config, dtype: str, repeats: int, h: int, w
     return _record(f"infer_{h}x{w}_b{batch}", *result, batch, "images_per_s", dtype)
 
 
+def _conv_macs(module, out) -> int:
+    """thop's count of one call of a module owning an HWIO ``kernel`` (a convolution, grouped or
+    not): out pixels x out channels x (in channels / groups) x k^2 = out.size x kh x kw x I; else 0."""
+    kernel = module.variables.get("params", {}).get("kernel")
+    if kernel is None or kernel.ndim != 4 or not hasattr(out, "size"):
+        return 0
+    return out.size * kernel.shape[0] * kernel.shape[1] * kernel.shape[2]
+
+
+def count(model_name: str, config, h: int, w: int) -> tuple[dict, dict[str, int]]:
+    """({case, height, width, params, conv_macs, xla_flops}, {top-level module: conv MACs}) at batch 1."""
+    spec = models.get(model_name)
+    module = spec.build(config.model.to_dict())
+    x = jax.ShapeDtypeStruct((1, h, w, 1), jnp.float32)
+    variables = jax.eval_shape(lambda a: spec.init(module, jax.random.key(0), a, a), x)
+    per_module: dict[str, int] = {}
+
+    def interceptor(next_fun, args, kwargs, context):
+        out = next_fun(*args, **kwargs)
+        macs = _conv_macs(context.module, out) if context.method_name == "__call__" else 0
+        if macs:
+            top = context.module.scope.path[0] if context.module.scope.path else "(root)"
+            per_module[top] = per_module.get(top, 0) + macs
+        return out
+
+    def predict(v, a, b):
+        return spec.predict(module, v, a, b, jax.random.key(0))
+
+    with nn.intercept_methods(interceptor):
+        jax.eval_shape(predict, variables, x, x)
+    cost = jax.jit(predict).lower(variables, x, x).compile().cost_analysis()
+    cost = cost[0] if isinstance(cost, (list, tuple)) else cost
+    record = {"case": f"count_{h}x{w}", "height": h, "width": w,
+              "params": sum(a.size for a in jax.tree.leaves(variables.get("params", {}))),
+              "conv_macs": sum(per_module.values()), "xla_flops": int(cost.get("flops", 0))}
+    return record, per_module
+
+
+def count_report(model_name: str, config) -> list[dict]:
+    """The ``--count`` lines: one per size, the per-module table, the paper's figures if configured."""
+    sizes = config.bench.get("count_sizes", ((256, 256), (512, 512), (480, 640), (768, 1024)))
+    records, table = [], {}
+    for h, w in sizes:
+        record, per_module = count(model_name, config, h, w)
+        records.append(record)
+        table[f"{h}x{w}"] = per_module
+    modules = sorted({m for t in table.values() for m in t})
+    records += [{"case": "conv_macs_per_module", "module": m, **{k: t.get(m, 0) for k, t in table.items()}}
+                for m in modules]
+    if "paper" in config.bench:
+        records.append({"case": "paper", **config.bench.paper.to_dict()})
+    return records
+
+
 def cases_of(config) -> dict:
     """{case name: (kind, sizes...)} from ``config.bench`` (train size/batch, inference sizes)."""
     b = config.bench
@@ -95,11 +156,16 @@ def main(argv=None) -> None:
     parser.add_argument("--repeats", type=int, default=5, help="timed runs per case (after the first, compiling one)")
     parser.add_argument("--cases", default="all",
                         help="comma-separated cases of the model's config.bench (train, infer<H>x<W>), or all")
+    parser.add_argument("--count", action="store_true", help="parameters, conv MACs and XLA flops instead of timings")
     args = parser.parse_args(argv)
     try:
         config = configs.load(args.model)
     except configs.ConfigError as e:
         configs.exit_with(e)
+    if args.count:
+        for record in count_report(args.model, config):
+            print(json.dumps(record), flush=True)
+        return
     cases = cases_of(config)
     wanted = list(cases) if args.cases == "all" else [c.strip() for c in args.cases.split(",") if c.strip()]
     unknown = [c for c in wanted if c not in cases]

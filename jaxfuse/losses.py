@@ -164,3 +164,72 @@ def gaussian_ssim(a, b, size: int = 11, sigma: float = 1.5):
     s_aa, s_bb, s_ab = filt(a * a) - mu_a ** 2, filt(b * b) - mu_b ** 2, filt(a * b) - mu_a * mu_b
     c1, c2 = 0.01 ** 2, 0.03 ** 2
     return jnp.mean(((2 * mu_a * mu_b + c1) * (2 * s_ab + c2)) / ((mu_a ** 2 + mu_b ** 2 + c1) * (s_aa + s_bb + c2)))
+
+
+# ---- RefineFuse (Sec. 3.5, Eq. 6-11), after PSFusion's Fusionloss / final_mse1 ----
+def gaussian_local_variance(x, size: int = 9, sigma: float = 1.5):
+    """G*x^2 - (G*x)^2 with a normalised ``size`` x ``size`` Gaussian (PSFusion's ``std``), zero padding.
+
+    Computed centred, sum_j g_j (x_j - mu)^2 (the same value, as sum_j g_j = 1 over the padded
+    window), so a flat window gives 0 up to mu's rounding (~1e-14) instead of the +-1e-7 of the
+    difference of two float32 means.
+    """
+    g, p = _gaussian_window(size, sigma), size // 2
+    h, w = x.shape[1:3]
+    xp = jnp.pad(x, ((0, 0), (p, p), (p, p), (0, 0)))
+    shifted = [(float(g[i, j]), xp[:, i:i + h, j:j + w]) for i in range(size) for j in range(size)]
+    mu = sum(gij * s for gij, s in shifted)
+    return sum(gij * jnp.square(s - mu) for gij, s in shifted)
+
+
+def local_contrast(x, contrast: str = "variance"):
+    """The contrast of Sec. 3.5: ``variance`` (Gaussian 9x9 local variance, PSFusion) or
+    ``literal`` ("squared difference between pixel values and the average of surrounding pixels",
+    (x - box9(x))^2)."""
+    if contrast == "variance":
+        return gaussian_local_variance(x)
+    if contrast == "literal":
+        return jnp.square(x - box_mean(x, 9))
+    raise ValueError(f"contrast must be 'variance' or 'literal', got {contrast!r}")
+
+
+def salient_masks(ir, vi, salient=None, contrast: str = "variance", tie_eps: float = 1e-7):
+    """Eq. 6: M_ir = [M_sal + M_con > 0], M_vi = 1 - M_ir, no gradient.
+
+    M_con = [c(ir) > c(vi) + tie_eps]: where the two contrasts are within ``tie_eps`` (flat
+    windows in both, say) visible wins. ``salient`` (B, H, W, 1), nonzero = salient, or None.
+    """
+    m_ir = local_contrast(ir, contrast) > local_contrast(vi, contrast) + tie_eps
+    if salient is not None:
+        m_ir = m_ir | (salient > 0)
+    m_ir = jax.lax.stop_gradient(m_ir.astype(ir.dtype))
+    return m_ir, 1 - m_ir
+
+
+def mask_intensity_loss(fused, ir, vi, m_ir, m_vi, norm: str = "l1"):
+    """Eq. 7: ||M_ir (I_f - I_ir)|| + ||M_vi (I_f - I_vi)||, each a mean over all pixels.
+
+    ``norm``: ``l1`` (PSFusion's ``F.l1_loss`` of masked products), ``l2`` (their squares), or
+    ``psfusion_local_mse`` (``final_mse1``: mean(M_ir box9((f - ir)^2) + M_vi box9((f - vi)^2))).
+    """
+    if norm == "l1":
+        return jnp.mean(jnp.abs(m_ir * (fused - ir))) + jnp.mean(jnp.abs(m_vi * (fused - vi)))
+    if norm == "l2":
+        return jnp.mean(jnp.square(m_ir * (fused - ir))) + jnp.mean(jnp.square(m_vi * (fused - vi)))
+    if norm == "psfusion_local_mse":
+        return jnp.mean(m_ir * box_mean(jnp.square(fused - ir), 9) + m_vi * box_mean(jnp.square(fused - vi), 9))
+    raise ValueError(f"norm must be 'l1', 'l2' or 'psfusion_local_mse', got {norm!r}")
+
+
+def plain_intensity_loss(fused, ir, vi):
+    """RefineFuse Eq. 10 (Table 8, A): mean |I_f - I_ir| + mean |I_f - I_vi|."""
+    return jnp.mean(jnp.abs(fused - ir)) + jnp.mean(jnp.abs(fused - vi))
+
+
+def sobel_direction_loss(fused, ir, vi):
+    """RefineFuse Eq. 8 as PSFusion: mean | max(|Sx ir|, |Sx vi|) - |Sx f| | + the same for y."""
+    def term(kernel):
+        sx = [jnp.abs(filter3x3(x, kernel)) for x in (fused, ir, vi)]
+        return jnp.mean(jnp.abs(jnp.maximum(sx[1], sx[2]) - sx[0]))
+
+    return term(SOBEL_X) + term(SOBEL_Y)

@@ -45,10 +45,27 @@ class NonFiniteLossError(FloatingPointError):
 
 
 # ----------------------------------------------------------------------------------------------
-# Optimiser: the official Adam + StepLR + global-norm clipping, with frozen subtrees.
+# Optimiser: the official Adam + StepLR + global-norm clipping, with frozen subtrees; or SGD with
+# momentum, warm-up and poly decay (``train.optimizer = "sgd"``, RefineFuse / PSFusion).
 # ----------------------------------------------------------------------------------------------
-def make_schedule(t: ml_collections.ConfigDict, steps_per_epoch: int):
-    """StepLR: lr * decay every ``lr_decay_every_epochs`` epochs, floored at ``min_learning_rate``."""
+def make_schedule(t: ml_collections.ConfigDict, steps_per_epoch: int, num_steps: int = 0):
+    """Adam: StepLR, lr * decay every ``lr_decay_every_epochs`` epochs, floored at ``min_learning_rate``.
+
+    SGD: ``warmup_steps`` of exponential warm-up from ``warmup_start_lr`` (start * f^it), then
+    lr (1 - (it - warmup) / (num_steps - warmup))^``poly_power``, it counted from 0 (the BiSeNet /
+    PSFusion ``Optimizer``); ``poly_power=0`` keeps lr constant after the warm-up.
+    """
+    if t.get("optimizer", "adam") == "sgd":
+        lr, start, warmup, power = t.learning_rate, t.warmup_start_lr, t.warmup_steps, t.poly_power
+        total = max(num_steps, warmup + 1)
+
+        def schedule(step):
+            it = jnp.asarray(step, jnp.float32)
+            warm = start * (lr / start) ** (it / max(warmup, 1))
+            poly = lr * jnp.maximum(1.0 - (it - warmup) / (total - warmup), 0.0) ** power
+            return jnp.where(it <= warmup, warm, poly) if warmup > 0 else poly
+
+        return schedule
     return optax.exponential_decay(
         t.learning_rate, transition_steps=max(1, t.lr_decay_every_epochs * steps_per_epoch),
         decay_rate=t.lr_decay, staircase=True, end_value=t.min_learning_rate)
@@ -67,11 +84,16 @@ def frozen_labels(params, patterns) -> dict:
 
 
 def make_optimizer(t: ml_collections.ConfigDict, schedule, params, freeze) -> optax.GradientTransformation:
-    """PyTorch order: clip_grad_norm_ on the raw gradients, then Adam (L2 weight decay inside)."""
+    """PyTorch order: clip_grad_norm_ on the raw gradients, then Adam, or SGD with ``momentum``
+    (``torch.optim.SGD``: buf = momentum buf + g, no dampening), L2 weight decay inside either."""
+    optimizer = t.get("optimizer", "adam")
+    if optimizer not in ("adam", "sgd"):
+        raise ValueError(f"train.optimizer must be 'adam' or 'sgd', got {optimizer!r}")
     parts = [optax.clip_by_global_norm(t.clip_grad_norm)] if t.clip_grad_norm > 0 else []
     if t.weight_decay:
         parts.append(optax.add_decayed_weights(t.weight_decay))
-    parts += [optax.scale_by_adam(), optax.scale_by_learning_rate(schedule)]
+    parts.append(optax.scale_by_adam() if optimizer == "adam" else optax.trace(decay=t.momentum))
+    parts.append(optax.scale_by_learning_rate(schedule))
     tx = optax.chain(*parts)
     if not freeze:
         return tx
@@ -156,7 +178,8 @@ def train(config: ml_collections.ConfigDict, workdir: str, mesh=None) -> tuple[d
     source = sources.make_source(
         d.source, data=stage.data, split=d.split, data_dir=d.data_dir or None,
         min_size=0 if resize else d.patch_size, synthetic_pairs=d.synthetic_pairs,
-        synthetic_size=d.synthetic_size, seed=config.seed, limit=d.get("num_pairs", 0), pad_small=pad_small)
+        synthetic_size=d.synthetic_size, seed=config.seed, limit=d.get("num_pairs", 0), pad_small=pad_small,
+        salient=d.get("salient_source", "none"))
     steps_per_epoch = max(1, len(source) // config.train.batch_size)
     num_steps = config.train.num_steps or config.train.epochs * steps_per_epoch
     if _already_complete(workdir, num_steps):
@@ -175,7 +198,7 @@ def train(config: ml_collections.ConfigDict, workdir: str, mesh=None) -> tuple[d
     module = spec.build(config.model.to_dict(), dtype=config.dtype)
     p = resize or d.patch_size
     dummy = jnp.zeros((1, p, p, 1), jnp.float32)
-    schedule = make_schedule(config.train, steps_per_epoch)
+    schedule = make_schedule(config.train, steps_per_epoch, num_steps)
     freeze = tuple(stage.freeze) + tuple(config.freeze)
 
     def init_state(rng):

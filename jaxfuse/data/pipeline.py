@@ -50,6 +50,8 @@ class RandomPatch(grain.transforms.RandomMap):
 
     The official SIBA loader draws the top-left corner in [10, H - 10 - 128] (margin 10); a
     smaller image uses whatever margin still fits, and one smaller than the patch is an error.
+    ``planes`` names extra (H, W, 1) uint8 planes of the element (a label or salient mask) that
+    get the same crop, flips and rotation as the pair and come out unchanged in value.
     """
 
     patch: int = 128
@@ -57,28 +59,31 @@ class RandomPatch(grain.transforms.RandomMap):
     flips: bool = False
     rot90: bool = False
     pad_small: bool = False  # reflect-pad a pair smaller than the patch instead of failing
+    planes: tuple[str, ...] = ()
 
     def random_map(self, element, rng: np.random.Generator):
-        ir, vi, p = _gray_ir(element["ir"]), element["vi"], self.patch
+        p = self.patch
+        ir = _gray_ir(element["ir"])
+        stack = [ir, element["vi"]] + [np.asarray(element[k]).reshape(ir.shape[:2] + (1,)) for k in self.planes]
         h, w = ir.shape[:2]
         if self.pad_small and (h < p or w < p):
-            ir, vi = (_pad_to(x, p) for x in (ir, vi))
-            h, w = ir.shape[:2]
+            stack = [_pad_to(x, p) for x in stack]
+            h, w = stack[0].shape[:2]
         if h < p or w < p:
             raise images.ImageError(f"pair {element.get('name', '?')}: {w}x{h} (W x H) is smaller "
                                     f"than the {p}x{p} training patch")
         my, mx = min(self.margin, (h - p) // 2), min(self.margin, (w - p) // 2)
         y0 = int(rng.integers(my, h - my - p + 1))
         x0 = int(rng.integers(mx, w - mx - p + 1))
-        ir, vi = ir[y0:y0 + p, x0:x0 + p], vi[y0:y0 + p, x0:x0 + p]
+        stack = [x[y0:y0 + p, x0:x0 + p] for x in stack]
         if self.flips and rng.random() < 0.5:
-            ir, vi = ir[:, ::-1], vi[:, ::-1]
+            stack = [x[:, ::-1] for x in stack]
         if self.flips and rng.random() < 0.5:
-            ir, vi = ir[::-1], vi[::-1]
+            stack = [x[::-1] for x in stack]
         if self.rot90:
             k = int(rng.integers(4))
-            ir, vi = np.rot90(ir, k), np.rot90(vi, k)
-        return _to_luma_pair(ir, vi)
+            stack = [np.rot90(x, k) for x in stack]
+        return {**_to_luma_pair(*stack[:2]), **{k: np.ascontiguousarray(x) for k, x in zip(self.planes, stack[2:])}}
 
 
 def _pad_to(x, size: int):
@@ -120,6 +125,7 @@ def train_dataset(source, *, batch_size: int, patch: int, margin: int = 10, flip
     """An endless, shuffled, per-process dataset of ``batch_size`` (global) patch batches.
 
     ``resize`` > 0 resizes whole pairs to ``resize`` x ``resize`` instead of cropping patches.
+    The planes a source names in its ``planes`` (salient labels or masks) are cropped with the pair.
     A source of single images (``source.yields == "images"``) gets ``RandomImageCrop(patch)``.
 
     Each process returns its ``batch_size // process_count`` share: global batch n is local
@@ -130,6 +136,9 @@ def train_dataset(source, *, batch_size: int, patch: int, margin: int = 10, flip
     if batch_size % process_count:
         raise ValueError(f"batch size {batch_size} is not divisible by {process_count} processes")
     local_batch = batch_size // process_count
+    planes = tuple(getattr(source, "planes", ()))
+    if planes and resize:
+        raise ValueError(f"{source!r} carries {planes} planes, which the whole-image resize recipe does not support")
     if len(source) // process_count < 1:
         raise ValueError(f"{source!r} has {len(source)} pairs, fewer than the {process_count} processes")
     # Crops draw from the element's global index: augment before splitting between processes.
@@ -139,7 +148,7 @@ def train_dataset(source, *, batch_size: int, patch: int, margin: int = 10, flip
     elif resize:
         ds = ds.map(ResizePair(resize))
     else:
-        ds = ds.random_map(RandomPatch(patch, margin, flips, rot90, pad_small))
+        ds = ds.random_map(RandomPatch(patch, margin, flips, rot90, pad_small, planes))
     ds = ds.batch(local_batch, drop_remainder=True)
     ds = ds[process_index::process_count]
     ds = ds.to_iter_dataset()

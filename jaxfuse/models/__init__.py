@@ -1,9 +1,9 @@
 """Model registry: it only lists the models; each model file owns its ``SPEC`` (see ``spec.py``)."""
 
-from jaxfuse.models import crossfuse, dmfuse, siba
+from jaxfuse.models import crossfuse, dmfuse, refinefuse, siba
 from jaxfuse.models.spec import ModelSpec, Stage
 
-REGISTRY: dict[str, ModelSpec] = {m.SPEC.name: m.SPEC for m in (siba, crossfuse, dmfuse)}
+REGISTRY: dict[str, ModelSpec] = {m.SPEC.name: m.SPEC for m in (siba, crossfuse, dmfuse, refinefuse)}
 
 __all__ = ["REGISTRY", "ModelSpec", "Stage", "get"]
 

@@ -11,6 +11,7 @@ from typing import Any
 import flax.linen as nn
 import jax
 import jax.numpy as jnp
+import numpy as np
 
 Dtype = Any
 
@@ -135,3 +136,36 @@ class BatchNorm(nn.Module):
                 ra_var.value = (1 - m) * ra_var.value + m * var * (n / max(n - 1, 1))
         mul = scale * jax.lax.rsqrt(var + self.epsilon)
         return (x * mul.astype(x.dtype) + (bias - mean * mul).astype(x.dtype)).astype(self.dtype)
+
+
+
+def _interpolation_taps(n_in: int, n_out: int, align_corners: bool):
+    """(lo, hi, frac) source taps of ``F.interpolate(mode="bilinear")`` on one axis."""
+    i = np.arange(n_out, dtype=np.float64)
+    if align_corners:
+        src = i * ((n_in - 1) / (n_out - 1)) if n_out > 1 else np.zeros(n_out)
+    else:  # half-pixel centres, negative coordinates clamped to 0 as torch does
+        src = np.maximum((i + 0.5) * (n_in / n_out) - 0.5, 0.0)
+    lo = np.minimum(np.floor(src).astype(np.int32), n_in - 1)
+    return lo, np.minimum(lo + 1, n_in - 1), (src - lo).astype(np.float32)
+
+
+def _resize_axis(x, axis: int, n_out: int, align_corners: bool):
+    lo, hi, frac = _interpolation_taps(x.shape[axis], n_out, align_corners)
+    shape = [1] * x.ndim
+    shape[axis] = n_out
+    frac = jnp.asarray(frac.reshape(shape), x.dtype)
+    return jnp.take(x, lo, axis=axis) * (1 - frac) + jnp.take(x, hi, axis=axis) * frac
+
+
+def resize_bilinear(x, height: int, width: int, align_corners: bool = False):
+    """``F.interpolate(x, (height, width), mode="bilinear", align_corners=...)`` on NHWC, no antialiasing.
+
+    Two taps per axis (H, then W), for up- and down-sampling alike; the identity when the size
+    already matches.
+    """
+    if x.shape[1] != height:
+        x = _resize_axis(x, 1, height, align_corners)
+    if x.shape[2] != width:
+        x = _resize_axis(x, 2, width, align_corners)
+    return x
