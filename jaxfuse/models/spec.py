@@ -15,7 +15,9 @@ import dataclasses
 from typing import Any, Callable
 
 import flax.linen as nn
+import jax
 import jax.numpy as jnp
+from flax import traverse_util
 
 from jaxfuse.data import color
 
@@ -85,9 +87,6 @@ class ModelSpec:
 
     def check_complete(self, module: nn.Module, variables: Variables, source: str = "checkpoint") -> None:
         """Raises ValueError if ``variables`` lacks any variable the model needs, saying what and why."""
-        import jax  # noqa: PLC0415
-        from flax import traverse_util  # noqa: PLC0415
-
         x = jnp.zeros((1, max(32, self.min_size), max(32, self.min_size), 1), jnp.float32)
         need = jax.eval_shape(lambda: self.init(module, jax.random.key(0), x, x))
         have = {"/".join(k) for k in traverse_util.flatten_dict(dict(variables))}
