@@ -55,7 +55,7 @@ def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
         weight_decay=0.0, clip_grad_norm=0.0,
         log_every=100, checkpoint_every=5000, keep_checkpoints=3, image_every=5000))
 
-    c.bench = ml_collections.ConfigDict(dict(train_size=256, train_batch=4,
+    c.bench = ml_collections.ConfigDict(dict(train_size=256, train_batch=4, train_stages=("ddpm",), stage_batch=8,
                                              infer_sizes=((256, 256), (576, 768), (480, 640))))
 
     return configs.apply_presets(c, arg, _PRESETS, "configs/dmfuse.py")

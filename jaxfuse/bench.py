@@ -42,18 +42,25 @@ def _time(fn, repeats: int) -> tuple[float, float, list[float]]:
 
 
 def _record(case, first, median, runs, per_run, unit, dtype):
-    return {"case": case, unit: round(per_run / median, 3), "median_s": round(median, 4),
-            "min_s": round(min(runs), 4), "max_s": round(max(runs), 4), "first_call_s": round(first, 2),
-            "runs": len(runs), "dtype": dtype, "backend": jax.default_backend(),
-            "device": jax.devices()[0].device_kind, "jax": jax.__version__, "host": platform.node()}
+    record = {"case": case, unit: round(per_run / median, 3), "median_s": round(median, 4),
+              "min_s": round(min(runs), 4), "max_s": round(max(runs), 4), "first_call_s": round(first, 2),
+              "runs": len(runs), "dtype": dtype, "backend": jax.default_backend(),
+              "device": jax.devices()[0].device_kind, "jax": jax.__version__, "host": platform.node()}
+    stats = jax.devices()[0].memory_stats()  # None on the CPU backend
+    if stats and "peak_bytes_in_use" in stats:
+        record["peak_gib"] = round(stats["peak_bytes_in_use"] / 2**30, 3)
+    return record
 
 
 def _variables(spec, module, rng, x):
     return jax.jit(lambda r: spec.init(module, r, x, x))(rng)
 
 
-def bench_train(model_name: str, config, dtype: str, repeats: int, size=128, batch=4) -> dict:
+def bench_train(model_name: str, config, dtype: str, repeats: int, size=128, batch=4, stage=None) -> dict:
+    """The full optimiser step of ``stage`` (default: the config's), random inputs."""
     spec = models.get(model_name)
+    config = config.copy_and_resolve_references()
+    config.stage = stage or config.stage
     module = spec.build(config.model.to_dict(), dtype=dtype)
     x = jax.random.uniform(jax.random.key(1), (batch, size, size, 1))
     variables = _variables(spec, module, jax.random.key(0), x[:1])
@@ -62,14 +69,16 @@ def bench_train(model_name: str, config, dtype: str, repeats: int, size=128, bat
     tx = train.make_optimizer(config.train, schedule, variables["params"], freeze)
     state = {"step": jnp.zeros((), jnp.int32), **variables, "opt_state": tx.init(variables["params"])}
     step = jax.jit(train.make_train_step(spec.loss_fn(module, config), tx, schedule, 0, freeze), donate_argnums=0)
-    batch_ = {"ir": x, "vi": x[:, ::-1]}
+    images = spec.stage(config.stage).data == "images"
+    batch_ = {"image": jnp.concatenate([x, x[:, ::-1], x[:, :, ::-1]], -1)} if images else {"ir": x, "vi": x[:, ::-1]}
     holder = [state]
 
     def run():
         holder[0], metrics = step(holder[0], batch_)
         return metrics["loss"]
 
-    return _record(f"train_{size}x{size}_b{batch}", *_time(run, repeats), 1, "steps_per_s", dtype)
+    name = f"train_{size}x{size}_b{batch}" + ("" if stage is None else f"_{stage}")
+    return _record(name, *_time(run, repeats), 1, "steps_per_s", dtype)
 
 
 def bench_inference(model_name: str, config, dtype: str, repeats: int, h: int, w: int, batch=1) -> dict:
@@ -140,9 +149,12 @@ def count_report(model_name: str, config) -> list[dict]:
 
 
 def cases_of(config) -> dict:
-    """{case name: (kind, sizes...)} from ``config.bench`` (train size/batch, inference sizes)."""
+    """{case name: (kind, args...)} from ``config.bench``: the default stage's train step, the
+    train steps of ``train_stages`` (e.g. DMFuse's ddpm), inference sizes."""
     b = config.bench
     cases = {"train": ("train", b.train_size, b.train_batch)}
+    cases |= {f"train_{s}": ("train", b.train_size, b.get("stage_batch", b.train_batch), s)
+              for s in b.get("train_stages", ())}
     cases |= {f"infer{h}x{w}": ("infer", h, w) for h, w in b.infer_sizes}
     return cases
 

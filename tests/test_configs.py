@@ -49,3 +49,10 @@ def test_bench_rejects_unknown_cases_listing_the_valid_ones(capsys):
         bench.main(["--cases", "train,foo"])
     assert e.value.code == 2
     assert "unknown case(s) foo for siba; valid: train, infer128x128, infer480x640, all" in capsys.readouterr().err
+
+
+def test_bench_cases_come_from_each_models_config():
+    assert list(bench.cases_of(configs.load("dmfuse"))) == ["train", "train_ddpm", "infer256x256", "infer576x768",
+                                                             "infer480x640"]
+    assert list(bench.cases_of(configs.load("crossfuse"))) == ["train", "infer256x256", "infer480x640",
+                                                                "infer768x1024"]
