@@ -1,4 +1,5 @@
-"""python -m jaxfuse.bench --model siba [--dtype bfloat16] [--repeats 5] [--count]
+"""python -m jaxfuse.bench --model siba [--dtype bfloat16] [--repeats 5] [--batch 1] [--count]
+[--against-official PATH]
 
 Prints one JSON line per case: training steps/s (the full optimiser step of ``jaxfuse.train``
 in the config's default stage, at the size and batch of ``config.bench.train``) and inference
@@ -11,11 +12,17 @@ count, thop-style conv MACs (sum over convolutions of output pixels x output cha
 channels / groups x k^2; attention matmuls are not convolutions and not counted) and XLA's
 cost-analysis flops (every op, kept separate); then a per-module MAC table and, where the
 config gives them in ``config.bench.paper``, the paper's figures.
+
+``--against-official PATH`` times the official PyTorch code too, from a local clone of its
+repository (``jaxfuse/official/<model>.py`` says what is run): after each case's jaxfuse line,
+the official figure at the same inputs and thread count (torch eager on the CPU) and a line
+with the speed-up. Only this flag needs torch.
 """
 
 from __future__ import annotations
 
 import argparse
+import importlib
 import json
 import platform
 import statistics
@@ -24,7 +31,9 @@ import time
 import flax.linen as nn
 import jax
 import jax.numpy as jnp
+import numpy as np
 
+import jaxfuse.official
 from jaxfuse import configs, models, train
 
 
@@ -42,7 +51,7 @@ def _time(fn, repeats: int) -> tuple[float, float, list[float]]:
 
 
 def _record(case, first, median, runs, per_run, unit, dtype):
-    record = {"case": case, unit: round(per_run / median, 3), "median_s": round(median, 4),
+    record = {"case": case, "impl": "jaxfuse", unit: round(per_run / median, 3), "median_s": round(median, 4),
               "min_s": round(min(runs), 4), "max_s": round(max(runs), 4), "first_call_s": round(first, 2),
               "runs": len(runs), "dtype": dtype, "backend": jax.default_backend(),
               "device": jax.devices()[0].device_kind, "jax": jax.__version__, "host": platform.node()}
@@ -56,13 +65,21 @@ def _variables(spec, module, rng, x):
     return jax.jit(lambda r: spec.init(module, r, x, x))(rng)
 
 
-def bench_train(model_name: str, config, dtype: str, repeats: int, size=128, batch=4, stage=None) -> dict:
+def _inputs(batch: int, h: int, w: int) -> tuple[np.ndarray, np.ndarray]:
+    """Seeded random (ir, vi) in [0, 1], NHWC, shared by jaxfuse and the official code."""
+    x = np.random.default_rng(1).random((batch, h, w, 1), dtype=np.float32)
+    return x, np.ascontiguousarray(x[:, ::-1])
+
+
+def bench_train(model_name: str, config, dtype: str, repeats: int, size=128, batch=4, stage=None,
+                official=None) -> list[dict]:
     """The full optimiser step of ``stage`` (default: the config's), random inputs."""
     spec = models.get(model_name)
     config = config.copy_and_resolve_references()
     config.stage = stage or config.stage
     module = spec.build(config.model.to_dict(), dtype=dtype)
-    x = jax.random.uniform(jax.random.key(1), (batch, size, size, 1))
+    ir, vi = _inputs(batch, size, size)
+    x = jnp.asarray(ir)
     variables = _variables(spec, module, jax.random.key(0), x[:1])
     freeze = spec.stage(config.stage).freeze
     schedule = train.make_schedule(config.train, 100)
@@ -70,7 +87,8 @@ def bench_train(model_name: str, config, dtype: str, repeats: int, size=128, bat
     state = {"step": jnp.zeros((), jnp.int32), **variables, "opt_state": tx.init(variables["params"])}
     step = jax.jit(train.make_train_step(spec.loss_fn(module, config), tx, schedule, 0, freeze), donate_argnums=0)
     images = spec.stage(config.stage).data == "images"
-    batch_ = {"image": jnp.concatenate([x, x[:, ::-1], x[:, :, ::-1]], -1)} if images else {"ir": x, "vi": x[:, ::-1]}
+    batch_ = ({"image": jnp.concatenate([x, x[:, ::-1], x[:, :, ::-1]], -1)} if images
+              else {"ir": x, "vi": jnp.asarray(vi)})
     holder = [state]
 
     def run():
@@ -78,20 +96,41 @@ def bench_train(model_name: str, config, dtype: str, repeats: int, size=128, bat
         return metrics["loss"]
 
     name = f"train_{size}x{size}_b{batch}" + ("" if stage is None else f"_{stage}")
-    return _record(name, *_time(run, repeats), 1, "steps_per_s", dtype)
+    record = _record(name, *_time(run, repeats), 1, "steps_per_s", dtype)
+    return [record, *_against(official, lambda o: o.train(ir, vi, stage), record, repeats, 1, "steps_per_s")]
 
 
-def bench_inference(model_name: str, config, dtype: str, repeats: int, h: int, w: int, batch=1) -> dict:
+def bench_inference(model_name: str, config, dtype: str, repeats: int, h: int, w: int, batch=1,
+                    official=None) -> list[dict]:
     spec = models.get(model_name)
     module = spec.build(config.model.to_dict(), dtype=dtype)
-    x = jax.random.uniform(jax.random.key(1), (batch, h, w, 1))
-    small = x[:, :spec.min_size, :spec.min_size]
+    ir, vi = _inputs(batch, h, w)
+    a, b = jnp.asarray(ir), jnp.asarray(vi)
+    small = a[:, :spec.min_size, :spec.min_size]
     variables = _variables(spec, module, jax.random.key(0), small)
     fn = jax.jit(lambda v, a, b: spec.predict(module, v, a, b, jax.random.key(0)))
     precision = "highest" if dtype == "float32" else "default"
     with jax.default_matmul_precision(precision):
-        result = _time(lambda: fn(variables, x, x[:, ::-1]), repeats)
-    return _record(f"infer_{h}x{w}_b{batch}", *result, batch, "images_per_s", dtype)
+        result = _time(lambda: fn(variables, a, b), repeats)
+    record = _record(f"infer_{h}x{w}_b{batch}", *result, batch, "images_per_s", dtype)
+    return [record, *_against(official, lambda o: o.infer(ir, vi), record, repeats, batch, "images_per_s")]
+
+
+def _against(official, make_run, record: dict, repeats: int, per_run: int, unit: str) -> list[dict]:
+    """The official code's figures for ``record``'s case (same inputs, same threads) and the ratio."""
+    if official is None:
+        return []
+    case = {"case": record["case"], "impl": "official-torch", "threads": jaxfuse.official.threads()}
+    try:
+        run = make_run(official)
+    except jaxfuse.official.OfficialError as e:
+        return [{**case, "skipped": str(e)}]
+    first, median, runs = _time(run, repeats)
+    return [{**case, unit: round(per_run / median, 3), "median_s": round(median, 4), "min_s": round(min(runs), 4),
+             "max_s": round(max(runs), 4), "first_call_s": round(first, 2), "runs": len(runs),
+             "torch": official.torch.__version__},
+            {"case": record["case"], "speedup": round(median / record["median_s"], 2),
+             "meaning": "official median seconds / jaxfuse median seconds, same inputs, same machine, one process"}]
 
 
 def _conv_macs(module, out) -> int:
@@ -168,8 +207,14 @@ def main(argv=None) -> None:
     parser.add_argument("--repeats", type=int, default=5, help="timed runs per case (after the first, compiling one)")
     parser.add_argument("--cases", default="all",
                         help="comma-separated cases of the model's config.bench (train, infer<H>x<W>), or all")
+    parser.add_argument("--batch", type=int, default=1, help="images per inference call")
     parser.add_argument("--count", action="store_true", help="parameters, conv MACs and XLA flops instead of timings")
+    parser.add_argument("--against-official", metavar="PATH", default=None,
+                        help="also time the official PyTorch code from a local clone of its repository at PATH "
+                             "(same inputs and threads, torch eager on the CPU) and print the speed-up")
     args = parser.parse_args(argv)
+    if args.batch < 1:
+        parser.error(f"--batch must be at least 1, got {args.batch}")
     try:
         config = configs.load(args.model)
     except configs.ConfigError as e:
@@ -184,10 +229,24 @@ def main(argv=None) -> None:
     if unknown or not wanted:
         parser.error(f"unknown case(s) {', '.join(unknown) or repr(args.cases)} for {args.model}; "
                      f"valid: {', '.join(cases)}, all")
+    official = None
+    if args.against_official:
+        spec = models.get(args.model)
+        if spec.official is None:
+            parser.error(f"{args.model} has no official implementation to time")
+        try:
+            official = importlib.import_module(spec.official).load(args.against_official)
+        except jaxfuse.official.OfficialError as e:
+            raise SystemExit(f"error: {e}") from None
     for name in wanted:
         kind, *shape = cases[name]
-        bench = bench_train if kind == "train" else bench_inference
-        print(json.dumps(bench(args.model, config, args.dtype, args.repeats, *shape)), flush=True)
+        if kind == "train":
+            records = bench_train(args.model, config, args.dtype, args.repeats, *shape, official=official)
+        else:
+            records = bench_inference(args.model, config, args.dtype, args.repeats, *shape, batch=args.batch,
+                                      official=official)
+        for record in records:
+            print(json.dumps(record), flush=True)
 
 
 if __name__ == "__main__":

@@ -1,13 +1,16 @@
-"""Config mistakes as one line (field, preset, file, value), and unknown bench cases."""
+"""Config mistakes as one line (field, preset, file, value), unknown bench cases, bench --against-official."""
 
 import sys
+import time
+import types
 
+import numpy as np
 import pytest
 from absl import flags
 from ml_collections import config_flags
 
 from conftest import REPO
-from jaxfuse import bench, configs
+from jaxfuse import bench, configs, official
 
 
 def _parse_error(spec, *overrides) -> str:
@@ -56,3 +59,33 @@ def test_bench_cases_come_from_each_models_config():
                                                              "infer480x640"]
     assert list(bench.cases_of(configs.load("crossfuse"))) == ["train", "infer256x256", "infer480x640",
                                                                 "infer768x1024"]
+
+
+def test_bench_against_official_checks_the_model_and_the_clone(capsys, tmp_path):
+    with pytest.raises(SystemExit) as e:
+        bench.main(["--model", "refinefuse", "--against-official", str(tmp_path)])
+    assert e.value.code == 2 and "refinefuse has no official implementation to time" in capsys.readouterr().err
+    with pytest.raises(official.OfficialError, match=r"not a clone of the official repository \(models/SIBA.py not found\)"):
+        with official.official_imports(tmp_path, "models/SIBA.py"):
+            pass
+
+
+def test_bench_against_official_prints_both_figures_and_the_speedup():
+    class Fake:
+        torch = types.SimpleNamespace(__version__="fake")
+
+        def infer(self, ir, vi):
+            assert ir.shape == vi.shape == (2, 8, 8, 1) and ir.dtype == np.float32
+            return lambda: time.sleep(0.01)
+
+        def train(self, ir, vi, stage):
+            raise official.OfficialError("no official training step")
+
+    record = {"case": "infer_8x8_b2", "median_s": 0.005}
+    ir, vi = bench._inputs(2, 8, 8)
+    theirs, ratio = bench._against(Fake(), lambda o: o.infer(ir, vi), record, 2, 2, "images_per_s")
+    assert theirs["impl"] == "official-torch" and theirs["runs"] == 2 and theirs["median_s"] >= 0.01
+    assert ratio["case"] == "infer_8x8_b2" and ratio["speedup"] == pytest.approx(theirs["median_s"] / 0.005, rel=0.02)
+    skipped, = bench._against(Fake(), lambda o: o.train(ir, vi, None), record, 2, 1, "steps_per_s")
+    assert skipped["skipped"] == "no official training step"
+    assert bench._against(None, None, record, 2, 1, "steps_per_s") == []

@@ -376,5 +376,6 @@ SPEC = ModelSpec(
     },
     init=_init,
     converter="jaxfuse.convert.crossfuse",
+    official="jaxfuse.official.crossfuse",
     min_size=MIN_SIZE,
 )

@@ -235,6 +235,7 @@ SPEC = ModelSpec(
     predict=_predict,
     quantize=_round,
     converter="jaxfuse.convert.dmfuse",
+    official="jaxfuse.official.dmfuse",
     required={"unet/": "this checkpoint has no diffusion UNet weights (the official ddpm_gen.pth is only on "
                        "Baidu Pan): convert with --torch FUSION,UNET, or train the ddpm stage "
                        "(configs/dmfuse.py:ddpm) and start the fusion stage from it (--config.init_from)"},

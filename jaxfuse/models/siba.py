@@ -101,4 +101,5 @@ SPEC = ModelSpec(
     loss_fn=_loss_fn,
     stages={"fusion": Stage("fusion")},
     converter="jaxfuse.convert.siba",
+    official="jaxfuse.official.siba",
 )

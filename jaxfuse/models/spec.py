@@ -65,6 +65,9 @@ class ModelSpec:
     * ``quantize(fused) -> uint8``: the official test script's rounding (default truncation).
     * ``converter``: module name providing ``convert(paths) -> (variables, model_config)``
       and ``parity_arrays(variables, model_config, golden) -> {golden key: array}``.
+    * ``official``: module name providing ``load(repo)`` -> an object whose ``infer(ir, vi)`` and
+      ``train(ir, vi, stage)`` return closures running the official PyTorch code (``bench
+      --against-official``); None where there is no official implementation.
     * ``min_size``: the smallest H and W ``predict`` accepts.
     * ``required``: {variable path prefix: what to tell a user whose checkpoint lacks it}.
     """
@@ -77,6 +80,7 @@ class ModelSpec:
     predict: Callable = _apply
     quantize: Callable = _truncate
     converter: str | None = None
+    official: str | None = None
     min_size: int = 1
     required: dict[str, str] = dataclasses.field(default_factory=dict)
 
