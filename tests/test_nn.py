@@ -1,5 +1,9 @@
 """Block shapes and invariants (no ../shared needed)."""
 
+import os
+import subprocess
+import sys
+
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -102,3 +106,16 @@ def test_mdta_gdfn_and_blocks_shapes():
     y, params = _apply(block, x, jnp.ones((2, 6, 7, 16)))
     assert y.shape == x.shape
     assert params["params"]["attn"]["qkv1"]["kernel"].shape == (1, 1, 16, 32)  # only k|v projected
+
+
+@pytest.mark.parametrize("env, want", [
+    ({}, "--xla_cpu_experimental_ynn_fusion_type= --xla_cpu_experimental_onednn_custom_call=true"),
+    ({"XLA_FLAGS": "--xla_cpu_experimental_ynn_fusion_type=individual_dot"},  # a user's choice is kept
+     "--xla_cpu_experimental_ynn_fusion_type=individual_dot --xla_cpu_experimental_onednn_custom_call=true"),
+    ({"JAXFUSE_XLA_DEFAULTS": "0", "XLA_FLAGS": "--foo"}, "--foo"),
+])
+def test_xla_cpu_defaults_are_set_before_jax_starts(env, want):
+    base = {k: v for k, v in os.environ.items() if k not in ("XLA_FLAGS", "JAXFUSE_XLA_DEFAULTS")}
+    out = subprocess.run([sys.executable, "-c", "import os, jaxfuse; print(os.environ.get('XLA_FLAGS', ''))"],
+                         env={**base, **env}, capture_output=True, text=True, check=True).stdout.strip()
+    assert out == want
