@@ -65,9 +65,10 @@ class ModelSpec:
     * ``quantize(fused) -> uint8``: the official test script's rounding (default truncation).
     * ``converter``: module name providing ``convert(paths) -> (variables, model_config)``
       and ``parity_arrays(variables, model_config, golden) -> {golden key: array}``.
-    * ``official``: module name providing ``load(repo)`` -> an object whose ``infer(ir, vi)`` and
-      ``train(ir, vi, stage)`` return closures running the official PyTorch code (``bench
-      --against-official``); None where there is no official implementation.
+    * ``official``: module name providing ``load(repo)`` -> an object with the ``torch`` module it
+      uses and ``infer(ir, vi)`` / ``train(ir, vi, stage)`` returning closures that run the
+      official PyTorch code (``bench --against-official``; ``train`` raises ``OfficialError`` where
+      there is no official step); None where there is no official implementation.
     * ``min_size``: the smallest H and W ``predict`` accepts.
     * ``required``: {variable path prefix: what to tell a user whose checkpoint lacks it}.
     """
