@@ -166,10 +166,14 @@ def evaluate_folder(fused_dir, ir_dir, vi_dir, names=None, convention="matlab", 
     return image_names, results
 
 
-def enable_compilation_cache(path: str | None) -> None:
-    """Keeps compiled metric programs on disk: a later run on the same canvas shapes skips XLA
-    compilation (one compile per canvas shape and metric; see evaluate_folder)."""
-    if path:
+def enable_compilation_cache(path: str | None, fusion: bool = False) -> None:
+    """Keeps compiled programs on disk in ``path``: the metric executables in ``path/metrics``,
+    loaded by a later run without tracing (:mod:`jaxfuse.executables`; one per canvas shape and
+    metric, see evaluate_folder); with ``fusion``, the fusion programs (``--checkpoint``) in
+    JAX's persistent compilation cache."""
+    from jaxfuse import executables
+    executables.set_cache_dir(Path(path).expanduser() / "metrics" if path else None)
+    if path and fusion:
         import jax
         jax.config.update("jax_compilation_cache_dir", str(Path(path).expanduser()))
         jax.config.update("jax_persistent_cache_min_compile_time_secs", 0.0)
@@ -292,7 +296,7 @@ def main(argv=None) -> int:
     p.add_argument("--xla-cache", default=DEFAULT_CACHE,
                    help="persistent XLA compilation cache ('' disables; env JAXFUSE_XLA_CACHE)")
     args = p.parse_args(argv)
-    enable_compilation_cache(args.xla_cache)
+    enable_compilation_cache(args.xla_cache, fusion=bool(args.checkpoint))
     out = Path(args.out)
     try:
         names = parse_names(args.metrics)

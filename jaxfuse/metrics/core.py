@@ -27,13 +27,14 @@ from __future__ import annotations
 import ctypes
 import functools
 import sys
-import threading
 from collections.abc import Sequence
+from pathlib import Path
 
 import jax
 import jax.numpy as jnp
 import numpy as np
 
+from jaxfuse import executables
 from jaxfuse.metrics import (canvas, conventions, fmi, gradient, information, phase, statistics,
                              structural)
 
@@ -107,15 +108,19 @@ def keep_freed_memory(pad: int = 256 << 20) -> None:
         pass
 
 
-_PROGRAMS_LOCK = threading.Lock()  # evaluate's threads must share one jit object per metric
+@functools.cache
+def _source() -> str:
+    """Hash of the metric code: part of every cached executable's key."""
+    return executables.source_hash(*Path(__file__).parent.glob("*.py"))
 
 
-def _compiled(name: str, convention: str):
-    with _PROGRAMS_LOCK:
-        return _program(name, convention)
+def _run(name: str, jitted, args):
+    """Runs ``jitted`` on ``args`` through its compiled executable (:mod:`jaxfuse.executables`:
+    a later process with the same cache directory loads it without tracing)."""
+    return executables.compiled(name, jitted, args, _source())(*args)
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def _program(name: str, convention: str):
     conv = conventions.get(convention)
     return jax.jit(lambda f, a, b, h, w: METRICS[name](Context(f, a, b, (h, w), conv)))
@@ -153,9 +158,8 @@ def compute_metrics(fused, ir, vi, names=None, convention: str = "matlab",
         _dispatch(out, exact, arrays, (h, w), convention)
         for n in names:
             if n in TRANSFORMED:
-                with _PROGRAMS_LOCK:
-                    transform = _transform(n)
-                feats = [np.asarray(x) for x in transform(*arrays)]
+                feats = [np.asarray(x) for x in _run(f"transform-{n}", _transform(n),
+                                                     [jnp.asarray(x) for x in arrays])]
                 fh, fw = feats[0].shape[1:]
                 fits = canvas_shape and canvas_shape[0] >= fh and canvas_shape[1] >= fw
                 _dispatch(out, (n,), feats, canvas_shape if fits else canvas.bucket_shape(fh, fw),
@@ -173,10 +177,10 @@ def _dispatch(out: dict, names, arrays, shape, convention: str) -> None:
     padded = [np.pad(x, ((0, 0), (0, shape[0] - h), (0, shape[1] - w))) for x in arrays]
     sizes = [np.full(bsz, v, dtype=np.int64) for v in (h, w)]
     args = [jnp.asarray(x) for x in padded + sizes]
-    out.update((n, _compiled(n, convention)(*args)) for n in names)
+    out.update((n, _run(f"{n}-{convention}", _program(n, convention), args)) for n in names)
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def _transform(name: str):
     """The jitted feature transform of a ``TRANSFORMED`` metric, applied to (fused, ir, vi)."""
     transform = fmi.TRANSFORMS[name]
