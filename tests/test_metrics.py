@@ -95,6 +95,17 @@ def test_gray_conversions_differ_only_on_colour():
         get_convention("octave")
 
 
+@pytest.mark.parametrize("convention", ["matlab", "cddfuse"])
+def test_grey_stored_as_rgb_takes_the_table_path_with_the_same_values(convention):
+    from jaxfuse.metrics.conventions import _rgb_to_gray
+    levels = np.concatenate([np.random.default_rng(0).integers(0, 256, 4000), np.arange(256)])
+    grey = np.repeat(levels.astype(np.uint8).reshape(1, -1, 1), 3, axis=2)  # every level, and noise
+    np.testing.assert_array_equal(to_gray(grey, convention), _rgb_to_gray(grey, get_convention(convention)))
+    almost = grey.copy()
+    almost[0, 5, 2] ^= 1  # one channel differs: the general rule
+    np.testing.assert_array_equal(to_gray(almost, convention), _rgb_to_gray(almost, get_convention(convention)))
+
+
 def test_bad_inputs_are_nan_not_garbage():
     """Constant / black images: every metric is finite or NaN (= undefined); PSNR is +inf for
     a perfect match and, in the cddfuse convention (peak = max(F)), -inf for a black F."""

@@ -52,7 +52,7 @@ def _to_uint8(img: Image.Image, path: Path) -> np.ndarray:
         return np.asarray(img.convert("L"), dtype=np.uint8)[..., None]
     if img.mode in ("RGB;16", "RGB48"):  # pragma: no cover - rare Pillow modes
         raise ImageError(f"{path}: 48-bit RGB is not supported; save as 8-bit")
-    return np.asarray(img.convert("RGB"), dtype=np.uint8)
+    return np.asarray(img if img.mode == "RGB" else img.convert("RGB"), dtype=np.uint8)
 
 
 def rgb_to_gray_uint8(rgb: np.ndarray) -> np.ndarray:

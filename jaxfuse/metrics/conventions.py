@@ -63,6 +63,7 @@ Toolbox quirks reproduced on purpose (they are what papers using the toolbox rep
 from __future__ import annotations
 
 import dataclasses
+import functools
 
 import numpy as np
 
@@ -89,7 +90,10 @@ def get(name: str) -> Convention:
 
 
 def to_gray(image: np.ndarray, convention: str = "matlab") -> np.ndarray:
-    """(H, W), (H, W, 1) or (H, W, 3) uint8 -> (H, W) float64 gray values 0..255 (integers)."""
+    """(H, W), (H, W, 1) or (H, W, 3) uint8 -> (H, W) float64 gray values 0..255 (integers).
+
+    A colour image whose three channels are equal (a grey image stored as RGB, as most IVF
+    datasets ship) goes through a 256-entry table of the same rule: 3x faster, same values."""
     img = np.asarray(image)
     if img.dtype != np.uint8:
         raise TypeError(f"expected a uint8 image, got {img.dtype}")
@@ -99,7 +103,23 @@ def to_gray(image: np.ndarray, convention: str = "matlab") -> np.ndarray:
         return img.astype(np.float64)
     if img.ndim != 3 or img.shape[-1] != 3:
         raise ValueError(f"expected (H, W), (H, W, 1) or (H, W, 3), got shape {img.shape}")
-    if get(convention).matlab:
+    r = img[..., 0]
+    if np.array_equal(r, img[..., 1]) and np.array_equal(r, img[..., 2]):
+        table = _gray_table(get(convention).name)
+        return r.astype(np.float64) if table is None else table[r]
+    return _rgb_to_gray(img, get(convention))
+
+
+@functools.cache
+def _gray_table(convention: str) -> np.ndarray | None:
+    """The rule applied to the 256 grey levels; None where it maps every level to itself."""
+    levels = np.repeat(np.arange(256, dtype=np.uint8)[:, None, None], 3, axis=2)
+    table = _rgb_to_gray(levels, get(convention))[:, 0]
+    return None if np.array_equal(table, np.arange(256)) else table
+
+
+def _rgb_to_gray(img: np.ndarray, conv: Convention) -> np.ndarray:
+    if conv.matlab:
         y = img.astype(np.float64) @ _MATLAB_RGB
         return np.floor(y + 0.5)  # MATLAB's uint8() rounds half away from zero (y >= 0)
     rgb = img.astype(np.float32)
