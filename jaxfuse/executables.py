@@ -9,7 +9,9 @@ and a ``source`` token from the caller, e.g. a hash of the program's source file
 deserialised executable, loaded in milliseconds with no tracing. A file that cannot be loaded
 (truncated, another build) is compiled again and replaced, and saving an executable removes
 those of other fingerprints for the same program and shape. Files are written to a temporary
-name and renamed. Loading unpickles the file: point the cache only at a directory you own.
+name and renamed. Nothing is saved while JAX's persistent cache is on (see
+``_jax_cache_configured``); files are still loaded then. Loading unpickles the file: point the
+cache only at a directory you own.
 """
 
 from __future__ import annotations
@@ -19,11 +21,11 @@ import hashlib
 import os
 import pickle
 import threading
+import warnings
 from pathlib import Path
 
 import jax
 import jaxlib
-from jax._src import config as jax_config  # the thread-local switch of the persistent cache
 from jax.experimental import serialize_executable
 
 from jaxfuse.data.images import atomic_write
@@ -93,15 +95,27 @@ def _load_or_compile(key, jitted, args):
                 blob, in_tree, out_tree, execution_devices=jax.devices()[:1])
         except Exception:  # noqa: BLE001 -- unreadable or stale: compile it again below
             pass
-    # Never through JAX's persistent cache: in jaxlib 0.10.2 an executable that cache handed this
-    # process (or a later compile of the same program here) serialises without its kernels;
-    # reloaded, it fails at run time with "Function ... not found".
-    with jax_config.enable_compilation_cache(False):
-        exe = jitted.lower(*args).compile()
-    if path is not None:
-        blob, _, out_tree = serialize_executable.serialize(exe)
-        atomic_write(path, lambda tmp: Path(tmp).write_bytes(pickle.dumps((blob, out_tree))))
-        for stale in path.parent.glob(f"{key[0]}-{key[1]}-*.xla"):  # other builds / sources
-            if stale != path:
-                stale.unlink(missing_ok=True)
+    exe = jitted.lower(*args).compile()
+    if path is not None and not _jax_cache_configured():
+        try:
+            _save(path, exe, key)
+        except OSError as e:  # a read-only or full disk costs the next run a compile, no more
+            warnings.warn(f"{path}: cannot keep the compiled program ({e}); continuing without",
+                          stacklevel=3)
     return exe
+
+
+def _jax_cache_configured() -> bool:
+    """Whether JAX's persistent compilation cache is on in this process. Executables are then
+    not saved: in jaxlib 0.10.2, once that cache has loaded a program with a kernel of the same
+    name (``wrapped_multiply``, ...), an executable compiled here serialises without that
+    kernel, and a later process fails to run it ("Function ... not found")."""
+    return bool(jax.config.jax_enable_compilation_cache and jax.config.jax_compilation_cache_dir)
+
+
+def _save(path: Path, exe, key) -> None:
+    blob, _, out_tree = serialize_executable.serialize(exe)
+    atomic_write(path, lambda tmp: Path(tmp).write_bytes(pickle.dumps((blob, out_tree))))
+    for stale in path.parent.glob(f"{key[0]}-{key[1]}-*.xla"):  # other builds / sources
+        if stale != path:
+            stale.unlink(missing_ok=True)
