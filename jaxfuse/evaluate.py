@@ -293,8 +293,10 @@ def main(argv=None) -> int:
     p.add_argument("--metrics", default=None, help="comma-separated subset (default: all)")
     p.add_argument("--convention", default="matlab", choices=CONVENTIONS)
     p.add_argument("--no-progress", action="store_true")
-    p.add_argument("--xla-cache", default=DEFAULT_CACHE,
-                   help="persistent XLA compilation cache ('' disables; env JAXFUSE_XLA_CACHE)")
+    p.add_argument("--xla-cache", default=DEFAULT_CACHE, metavar="DIR",
+                   help="on-disk cache of compiled programs: metric executables in DIR/metrics, "
+                        "--checkpoint's fusion programs in JAX's cache ('' disables; "
+                        "env JAXFUSE_XLA_CACHE)")
     args = p.parse_args(argv)
     enable_compilation_cache(args.xla_cache, fusion=bool(args.checkpoint))
     out = Path(args.out)
