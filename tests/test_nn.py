@@ -40,6 +40,34 @@ def test_depthwise_matches_grouped_conv():
     np.testing.assert_allclose(y, ref, atol=1e-5)
 
 
+def _grads(f, *args):
+    return jax.jit(jax.grad(lambda *a: jnp.sum(jnp.sin(f(*a))), argnums=tuple(range(len(args)))))(*args)
+
+
+@pytest.mark.parametrize("shape,k,pad", [((2, 19, 6, 5), 3, 1), ((1, 16, 9, 3), 3, 0), ((3, 9, 7, 2), 5, 2), ((2, 5, 4, 3), 3, 1)])
+def test_depthwise_gradients_match_grouped_conv(shape, k, pad):
+    # 19 and 9 rows: blocks of 8 rows plus a remainder; 5 rows: no whole block; pad 0, k = 5: the general rule.
+    x = jax.random.normal(jax.random.key(1), shape)
+    kernel = jax.random.normal(jax.random.key(2), (k, k, shape[-1]))
+
+    def grouped(x, kernel):
+        return jax.lax.conv_general_dilated(x, kernel[:, :, None, :], (1, 1), ((pad, pad), (pad, pad)),
+                                            dimension_numbers=("NHWC", "HWIO", "NHWC"),
+                                            feature_group_count=shape[-1], precision="highest")
+
+    ours = _grads(lambda x, kernel: layers._depthwise(x, kernel, pad), x, kernel)
+    for a, b in zip(ours, _grads(grouped, x, kernel)):
+        np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-5)
+
+
+def test_pointwise_gradients_match_autodiff():
+    x = jax.random.normal(jax.random.key(1), (2, 5, 3, 6))
+    kernel = jax.random.normal(jax.random.key(2), (6, 4))
+    for a, b in zip(_grads(layers.pointwise, x, kernel),
+                    _grads(lambda x, kernel: jnp.matmul(x, kernel, precision="highest"), x, kernel)):
+        np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-5)
+
+
 def test_conv_default_init_is_torch_uniform():
     x = jnp.zeros((1, 4, 4, 8))
     _, params = _apply(layers.Conv2d(64, 3), x)
@@ -91,6 +119,28 @@ def test_transposed_attention_is_channel_attention_over_whole_image():
     k2 = k.at[0, 5, 4].add(1.0)
     changed = np.abs(restormer.transposed_attention(q, k2, v, tau, 2) - out)[0, 0, 0]
     assert changed.max() > 0
+
+
+def _attention_per_head(q, k, v, tau, heads):
+    """MDTA as the official code writes it: per head, F.normalize over pixels, q k^T, softmax, @ v."""
+    b, h, w, c = q.shape
+    split = lambda t: t.reshape(b, h * w, heads, c // heads).transpose(0, 2, 3, 1)  # (B, heads, d, N)
+    normalize = lambda t: t / jnp.maximum(jnp.linalg.norm(t, axis=-1, keepdims=True), 1e-12)
+    logits = jnp.einsum("bhin,bhjn->bhij", normalize(split(q)), normalize(split(k)), precision="highest")
+    attn = jax.nn.softmax(logits * tau[None, :, None, None], -1)
+    out = jnp.einsum("bhij,bhjn->bhin", attn, split(v), precision="highest")
+    return out.transpose(0, 3, 1, 2).reshape(b, h, w, c)
+
+
+def test_transposed_attention_and_its_gradients_match_per_head_form():
+    rng = jax.random.split(jax.random.key(3), 4)
+    q, k, v = (jax.random.normal(r, (2, 7, 5, 12)) for r in rng[:3])
+    tau = jax.random.uniform(rng[3], (3,), minval=0.5, maxval=2.0)
+    np.testing.assert_allclose(restormer.transposed_attention(q, k, v, tau, 3),
+                               _attention_per_head(q, k, v, tau, 3), rtol=1e-5, atol=1e-6)
+    ours = _grads(lambda *a: restormer.transposed_attention(*a, 3), q, k, v, tau)
+    for a, b in zip(ours, _grads(lambda *a: _attention_per_head(*a, 3), q, k, v, tau)):
+        np.testing.assert_allclose(a, b, rtol=1e-4, atol=1e-5)
 
 
 def test_mdta_gdfn_and_blocks_shapes():

@@ -6,6 +6,7 @@ initialisers reproduce PyTorch's ``Conv2d`` defaults (kaiming-uniform a=sqrt(5) 
 U(+-1/sqrt(fan_in)) biases), so training from scratch starts where the official code starts.
 """
 
+import functools
 from typing import Any
 
 import flax.linen as nn
@@ -55,7 +56,7 @@ class Conv2d(nn.Module):
         kernel = self.param("kernel", torch_uniform_kernel_init(), (k, k, cin, self.features))
         x, kernel = x.astype(self.dtype), kernel.astype(self.dtype)
         if k == 1 and self.strides == 1 and pad == 0 and self.groups == 1:
-            y = x @ kernel[0, 0]  # pointwise conv as a matmul
+            y = pointwise(x, kernel[0, 0])
         elif self.groups == x.shape[-1] == self.features and self.strides == 1:
             y = _depthwise(x, kernel[:, :, 0, :], pad)
         else:
@@ -68,17 +69,100 @@ class Conv2d(nn.Module):
         return y
 
 
-def _depthwise(x, kernel_kxkxC, pad: int):
-    """Depthwise cross-correlation as k*k shifted multiply-adds.
+@jax.custom_vjp
+def pointwise(x, kernel_CxD):
+    """x @ kernel over the last axis (a 1x1 convolution).
 
-    Same arithmetic as a grouped convolution, but XLA's CPU backend runs grouped convolutions
-    (and above all their gradients) an order of magnitude slower than these fused elementwise
-    ops; on GPU both are memory-bound and this form fuses into one kernel.
+    Its gradient is the same arithmetic as autodiff's, arranged for XLA:CPU: the kernel
+    gradient x^T g needs one operand transposed, and left alone XLA transposes g inside the
+    fusion that produces it (a depthwise or LayerNorm backward pass, read in transposed order:
+    up to 0.6 s per call at 4x128x128x96). Here x is transposed instead, as a plain copy.
     """
+    return x @ kernel_CxD
+
+
+def _pointwise_fwd(x, kernel_CxD):
+    return x @ kernel_CxD, (x, kernel_CxD)
+
+
+def _pointwise_bwd(res, g):
+    x, kernel_CxD = res
+    c, d = kernel_CxD.shape
+    x_CxN = jax.lax.optimization_barrier(x).reshape(-1, c).T
+    return g @ kernel_CxD.T, (x_CxN @ g.reshape(-1, d)).astype(kernel_CxD.dtype)
+
+
+pointwise.defvjp(_pointwise_fwd, _pointwise_bwd)
+
+
+def _shifted_sum(x, kernel_kxkxC, pad: int):
+    """sum_ij pad(x)[:, i:i+h, j:j+w] * k[i, j]: depthwise cross-correlation, stride 1."""
     k = kernel_kxkxC.shape[0]
     h, w = x.shape[1] + 2 * pad - k + 1, x.shape[2] + 2 * pad - k + 1
     xp = jnp.pad(x, ((0, 0), (pad, pad), (pad, pad), (0, 0)))
     return sum(xp[:, i:i + h, j:j + w, :] * kernel_kxkxC[i, j] for i in range(k) for j in range(k))
+
+
+@functools.partial(jax.custom_vjp, nondiff_argnums=(2,))
+def _depthwise(x, kernel_kxkxC, pad: int):
+    """Depthwise cross-correlation as k*k shifted multiply-adds, with its own gradient.
+
+    Same arithmetic as a grouped convolution, but XLA's CPU backend runs grouped convolutions
+    (and above all their gradients) an order of magnitude slower than these fused elementwise
+    ops; on GPU both are memory-bound and this form fuses into one kernel. The input gradient
+    is the same form with the flipped kernel; the kernel gradient is ``_tap_sums``.
+    """
+    return _shifted_sum(x, kernel_kxkxC, pad)
+
+
+def _depthwise_fwd(x, kernel_kxkxC, pad):
+    return _shifted_sum(x, kernel_kxkxC, pad), (x, kernel_kxkxC)
+
+
+def _depthwise_bwd(pad, res, g):
+    x, kernel_kxkxC = res
+    k = kernel_kxkxC.shape[0]
+    dx = _shifted_sum(g, kernel_kxkxC[::-1, ::-1], k - 1 - pad)
+    xp = jnp.pad(x, ((0, 0), (pad, pad), (pad, pad), (0, 0)))
+    dk = _tap_sums(xp, g, k)
+    return dx, dk.reshape(kernel_kxkxC.shape).astype(kernel_kxkxC.dtype)
+
+
+def _tap_sums(xp, g, k: int, rows: int = 8):
+    """dk[i*k+j, c] = sum over (b, y, x) of xp[b, y+i, x+j, c] * g[b, y, x, c].
+
+    On the CPU the sums run over blocks of ``rows`` output rows of one image at a time, so the
+    k*k products of a block are summed while it is in cache, into per-column partial sums that
+    are added up once at the end; elsewhere they are plain reductions.
+    """
+    b, h, w, c = g.shape
+
+    def column_sums(xb, gb):  # (k*k, w, c): summed over the batch and rows of the block
+        r = gb.shape[1]
+        return jnp.stack([(xb[:, i:i + r, j:j + w] * gb).sum((0, 1), dtype=jnp.float32)
+                          for i in range(k) for j in range(k)])
+
+    def blocked():
+        nb = h // rows
+
+        def body(n, acc):
+            bi, y0 = n // nb, (n % nb) * rows
+            xb = jax.lax.dynamic_slice(xp, (bi, y0, 0, 0), (1, rows + k - 1, w + k - 1, c))
+            gb = jax.lax.dynamic_slice(g, (bi, y0, 0, 0), (1, rows, w, c))
+            return acc + column_sums(xb, gb)
+
+        acc = jnp.zeros((k * k, w, c), jnp.float32)
+        if nb:
+            acc = jax.lax.fori_loop(0, b * nb, body, acc)
+        if h % rows:
+            y0 = nb * rows
+            acc = acc + column_sums(xp[:, y0:], g[:, y0:])
+        return acc.sum(1)
+
+    return jax.lax.platform_dependent(cpu=blocked, default=lambda: column_sums(xp, g).sum(1))
+
+
+_depthwise.defvjp(_depthwise_fwd, _depthwise_bwd)
 
 
 def conv1x1(features: int, use_bias: bool = False, dtype: Dtype = jnp.float32, name=None):

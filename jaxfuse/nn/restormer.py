@@ -21,32 +21,30 @@ def ChannelLayerNorm(name=None):
     return nn.LayerNorm(epsilon=1e-5, use_fast_variance=False, dtype=jnp.float32, name=name)
 
 
-def l2_normalize(x, axis):
-    """``torch.nn.functional.normalize``: x / max(||x||_2, 1e-12)."""
-    norm = jnp.sqrt(jnp.sum(jnp.square(x), axis=axis, keepdims=True))
-    return x / jnp.maximum(norm, 1e-12)
-
-
 def transposed_attention(q_BxHxWxC, k_BxHxWxC, v_BxHxWxC, temperature_h, heads: int):
     """Channel attention of MDTA (Restormer Eq. 2): softmax(q^ k^T * tau) v per head.
 
-    Head ``h`` owns channels ``h*d .. h*d+d-1``; q and k are L2-normalised over the H*W pixels,
-    so the attention map is d x d per head and every output pixel sees the whole image.
+    Head ``h`` owns channels ``h*d .. h*d+d-1``; q and k are L2-normalised over the H*W pixels
+    (``F.normalize``: x / max(||x||, 1e-12)), so the attention map is d x d per head and every
+    output pixel sees the whole image. All dot products over the pixels come from one Gram
+    matrix of [q | k] (cosines = q.k / (|q| |k|)), and the heads' maps are applied as one
+    block-diagonal C x C matrix, so no (B, heads, d, H*W) copy of q, k or v is ever made.
     Statistics and softmax run in float32 whatever the compute dtype.
     """
     b, hh, ww, c = q_BxHxWxC.shape
     d = c // heads
-
-    def split(t):  # (B, H, W, C) -> (B, N, heads, d)
-        return t.reshape(b, hh * ww, heads, d)
-
-    q_BxNxhxd = l2_normalize(split(q_BxHxWxC).astype(jnp.float32), axis=1)
-    k_BxNxhxd = l2_normalize(split(k_BxHxWxC).astype(jnp.float32), axis=1)
-    v_BxNxhxd = split(v_BxHxWxC)
-    logits_Bxhxdxd = jnp.einsum("bnhi,bnhj->bhij", q_BxNxhxd, k_BxNxhxd)
-    attn_Bxhxdxd = jax.nn.softmax(logits_Bxhxdxd * temperature_h[None, :, None, None], axis=-1)
-    out_BxNxhxd = jnp.einsum("bhij,bnhj->bnhi", attn_Bxhxdxd.astype(v_BxNxhxd.dtype), v_BxNxhxd)
-    return out_BxNxhxd.reshape(b, hh, ww, c)
+    qk_BxNx2C = jnp.concatenate([q_BxHxWxC, k_BxHxWxC], -1).reshape(b, hh * ww, 2 * c).astype(jnp.float32)
+    qk_BxNx2C = jax.lax.optimization_barrier(qk_BxNx2C)  # transposed for the Gram as a plain copy
+    gram_Bx2Cx2C = jnp.einsum("bnc,bne->bce", qk_BxNx2C, qk_BxNx2C)
+    norm_Bx2C = jnp.maximum(jnp.sqrt(jnp.diagonal(gram_Bx2Cx2C, axis1=1, axis2=2)), 1e-12)
+    cos_BxCxC = gram_Bx2Cx2C[:, :c, c:] / (norm_Bx2C[:, :c, None] * norm_Bx2C[:, None, c:])
+    cos_Bxhxdxd = jnp.einsum("bhihj->bhij", cos_BxCxC.reshape(b, heads, d, heads, d))
+    attn_Bxhxdxd = jax.nn.softmax(cos_Bxhxdxd * temperature_h[None, :, None, None], axis=-1)
+    # mix[h*d+j, g*d+i] = attn[h, i, j] if h == g: out[n, g*d+i] = sum_j v[n, g*d+j] attn[g, i, j]
+    mix_BxCxC = jnp.einsum("bhij,hg->bhjgi", attn_Bxhxdxd, jnp.eye(heads, dtype=attn_Bxhxdxd.dtype))
+    v_BxNxC = v_BxHxWxC.reshape(b, hh * ww, c)
+    out_BxNxC = v_BxNxC @ mix_BxCxC.reshape(b, c, c).astype(v_BxNxC.dtype)
+    return out_BxNxC.reshape(b, hh, ww, c)
 
 
 class MDTA(nn.Module):
