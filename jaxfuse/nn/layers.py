@@ -170,9 +170,21 @@ def conv1x1(features: int, use_bias: bool = False, dtype: Dtype = jnp.float32, n
     return Conv2d(features, kernel_size=1, use_bias=use_bias, dtype=dtype, name=name)
 
 
-def depthwise3x3(channels: int, use_bias: bool = False, dtype: Dtype = jnp.float32, name=None):
-    """A depthwise 3x3 convolution, zero padding 1 (PyTorch ``Conv2d(c, c, 3, groups=c)``)."""
-    return Conv2d(channels, 3, groups=channels, use_bias=use_bias, dtype=dtype, name=name)
+def pointwise_depthwise3x3(x, features: int, names: tuple[str, str], dtype: Dtype = jnp.float32):
+    """DW3(Conv1(x)), both bias-free (Restormer's q|k|v and GDFN projections).
+
+    The depthwise's zero border is padded onto the narrow input instead of the wide 1x1 output:
+    a bias-free 1x1 convolution maps a zero pixel to zero, so the numbers are the same, and no
+    padded copy of the wide map is made (12 such copies took 0.27 s of SIBA at 480x640).
+    """
+    xp = jnp.pad(x, ((0, 0), (1, 1), (1, 1), (0, 0)))
+    h = conv1x1(features, dtype=dtype, name=names[0])(xp)
+    return depthwise3x3(features, padding=0, dtype=dtype, name=names[1])(h)
+
+
+def depthwise3x3(channels: int, use_bias: bool = False, padding: int = 1, dtype: Dtype = jnp.float32, name=None):
+    """A depthwise 3x3 convolution, zero padding ``padding`` (PyTorch ``Conv2d(c, c, 3, padding=1, groups=c)``)."""
+    return Conv2d(channels, 3, padding=padding, groups=channels, use_bias=use_bias, dtype=dtype, name=name)
 
 
 class PReLU(nn.Module):

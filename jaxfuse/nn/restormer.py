@@ -11,7 +11,7 @@ import flax.linen as nn
 import jax
 import jax.numpy as jnp
 
-from jaxfuse.nn.layers import conv1x1, depthwise3x3
+from jaxfuse.nn.layers import conv1x1, pointwise_depthwise3x3
 
 Dtype = Any
 
@@ -56,8 +56,7 @@ class MDTA(nn.Module):
     @nn.compact
     def __call__(self, x):
         c = x.shape[-1]
-        qkv = conv1x1(3 * c, dtype=self.dtype, name="qkv1")(x)
-        qkv = depthwise3x3(3 * c, dtype=self.dtype, name="qkv2")(qkv)
+        qkv = pointwise_depthwise3x3(x, 3 * c, ("qkv1", "qkv2"), self.dtype)
         q, k, v = jnp.split(qkv, 3, axis=-1)
         tau = self.param("temperature", nn.initializers.ones, (self.heads,))
         out = transposed_attention(q, k, v, tau, self.heads)
@@ -74,8 +73,8 @@ class GDFN(nn.Module):
     def __call__(self, x):
         c = x.shape[-1]
         hidden = int(c * self.expansion)
-        h = conv1x1(2 * hidden, dtype=self.dtype, name="project_in")(x)
-        x1, x2 = jnp.split(depthwise3x3(2 * hidden, dtype=self.dtype, name="dwconv")(h), 2, axis=-1)
+        h = pointwise_depthwise3x3(x, 2 * hidden, ("project_in", "dwconv"), self.dtype)
+        x1, x2 = jnp.split(h, 2, axis=-1)
         return conv1x1(c, dtype=self.dtype, name="project_out")(nn.gelu(x1, approximate=False) * x2)
 
 

@@ -11,7 +11,7 @@ from typing import Any
 import flax.linen as nn
 import jax.numpy as jnp
 
-from jaxfuse.nn.layers import conv1x1, depthwise3x3
+from jaxfuse.nn.layers import conv1x1, pointwise_depthwise3x3
 from jaxfuse.nn.restormer import transposed_attention
 
 Dtype = Any
@@ -26,8 +26,7 @@ class SourceCrossAttention(nn.Module):
     @nn.compact
     def __call__(self, x, query):
         c = x.shape[-1]
-        kv = conv1x1(2 * c, dtype=self.dtype, name="qkv1")(x)
-        kv = depthwise3x3(2 * c, dtype=self.dtype, name="qkv2")(kv)
+        kv = pointwise_depthwise3x3(x, 2 * c, ("qkv1", "qkv2"), self.dtype)
         k, v = jnp.split(kv, 2, axis=-1)
         tau = self.param("temperature", nn.initializers.ones, (self.heads,))
         out = transposed_attention(query.astype(self.dtype), k, v, tau, self.heads)
