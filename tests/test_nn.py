@@ -4,6 +4,7 @@ import os
 import subprocess
 import sys
 
+import flax.linen as nn
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -44,7 +45,8 @@ def _grads(f, *args):
     return jax.jit(jax.grad(lambda *a: jnp.sum(jnp.sin(f(*a))), argnums=tuple(range(len(args)))))(*args)
 
 
-@pytest.mark.parametrize("shape,k,pad", [((2, 19, 6, 5), 3, 1), ((1, 16, 9, 3), 3, 0), ((3, 9, 7, 2), 5, 2), ((2, 5, 4, 3), 3, 1)])
+@pytest.mark.parametrize("shape,k,pad", [((2, 19, 6, 5), 3, 1), ((1, 16, 9, 3), 3, 0), ((3, 9, 7, 2), 5, 2),
+                                         ((2, 5, 4, 3), 3, 1)])
 def test_depthwise_gradients_match_grouped_conv(shape, k, pad):
     # 19 and 9 rows: blocks of 8 rows plus a remainder; 5 rows: no whole block; pad 0, k = 5: the general rule.
     x = jax.random.normal(jax.random.key(1), shape)
@@ -58,6 +60,23 @@ def test_depthwise_gradients_match_grouped_conv(shape, k, pad):
     ours = _grads(lambda x, kernel: layers._depthwise(x, kernel, pad), x, kernel)
     for a, b in zip(ours, _grads(grouped, x, kernel)):
         np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-5)
+
+
+def test_pointwise_depthwise_pads_the_input_with_the_same_numbers():
+    x = jax.random.normal(jax.random.key(4), (2, 7, 5, 3))
+
+    class Padded(nn.Module):
+        @nn.compact
+        def __call__(self, x):
+            return layers.pointwise_depthwise3x3(x, 6, ("a", "b"))
+
+    class Plain(nn.Module):
+        @nn.compact
+        def __call__(self, x):
+            return layers.depthwise3x3(6, name="b")(layers.conv1x1(6, name="a")(x))
+
+    y, params = _apply(Padded(), x)
+    np.testing.assert_allclose(y, Plain().apply(params, x), rtol=1e-6, atol=1e-6)
 
 
 def test_pointwise_gradients_match_autodiff():

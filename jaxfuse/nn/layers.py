@@ -182,8 +182,9 @@ def pointwise_depthwise3x3(x, features: int, names: tuple[str, str], dtype: Dtyp
     return depthwise3x3(features, padding=0, dtype=dtype, name=names[1])(h)
 
 
-def depthwise3x3(channels: int, use_bias: bool = False, padding: int = 1, dtype: Dtype = jnp.float32, name=None):
-    """A depthwise 3x3 convolution, zero padding ``padding`` (PyTorch ``Conv2d(c, c, 3, padding=1, groups=c)``)."""
+def depthwise3x3(channels: int, use_bias: bool = False, padding: int = 1, dtype: Dtype = jnp.float32,
+                 name=None):
+    """A depthwise 3x3 convolution with zero padding (PyTorch ``Conv2d(c, c, 3, padding, groups=c)``)."""
     return Conv2d(channels, 3, padding=padding, groups=channels, use_bias=use_bias, dtype=dtype, name=name)
 
 
