@@ -61,11 +61,12 @@ def _load(name, f_path, ir_path, vi_path, convention):
     if len(set(shapes)) != 1:
         raise ImageError(f"pair {name}: sizes differ (H x W): fused {f_path} {shapes[0]}, "
                          f"ir {ir_path} {shapes[1]}, vi {vi_path} {shapes[2]}")
-    return (name, *(to_gray(im, convention) for im in imgs))
+    return (name, *(to_gray(im, convention, np.uint8) for im in imgs))
 
 
 def load_triplets(fused_dir, ir_dir, vi_dir, convention: str):
-    """[(name, fused, ir, vi)] as float64 gray arrays; errors name the offending file."""
+    """[(name, fused, ir, vi)] as uint8 gray arrays (the conventions' gray values are integers);
+    errors name the offending file."""
     return [_load(*p, convention) for p in _paths(fused_dir, ir_dir, vi_dir)]
 
 

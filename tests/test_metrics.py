@@ -61,8 +61,9 @@ def load_cases(convention):
 @pytest.mark.parametrize("convention", ["matlab", "cddfuse"])
 def test_parity_with_reference_tools(convention):
     ref = _reference()[convention]
-    names, f, a, b = load_cases(convention)
+    names, *images = load_cases(convention)
     metrics = sorted({m for r in ref.values() for m in r}, key=list(METRICS).index)
+    f, a, b = (x.astype(np.uint8) for x in images)  # as the evaluate CLI passes them
     got = compute_metrics(f, a, b, names=metrics, convention=convention)
     failures = []
     for i, name in enumerate(names):
@@ -100,10 +101,14 @@ def test_grey_stored_as_rgb_takes_the_table_path_with_the_same_values(convention
     from jaxfuse.metrics.conventions import _rgb_to_gray
     levels = np.concatenate([np.random.default_rng(0).integers(0, 256, 4000), np.arange(256)])
     grey = np.repeat(levels.astype(np.uint8).reshape(1, -1, 1), 3, axis=2)  # every level, and noise
-    np.testing.assert_array_equal(to_gray(grey, convention), _rgb_to_gray(grey, get_convention(convention)))
     almost = grey.copy()
     almost[0, 5, 2] ^= 1  # one channel differs: the general rule
-    np.testing.assert_array_equal(to_gray(almost, convention), _rgb_to_gray(almost, get_convention(convention)))
+    for image in (grey, almost):
+        want = _rgb_to_gray(image, get_convention(convention))
+        np.testing.assert_array_equal(to_gray(image, convention), want)
+        gray8 = to_gray(image, convention, np.uint8)
+        assert gray8.dtype == np.uint8
+        np.testing.assert_array_equal(gray8, want)
 
 
 def test_bad_inputs_are_nan_not_garbage():
@@ -136,12 +141,14 @@ def test_bad_inputs_are_nan_not_garbage():
 @pytest.mark.parametrize("convention", ["matlab", "cddfuse"])
 def test_canvas_padding_is_invisible(convention):
     """Scores on a padded bucket canvas equal those on the exact-size canvas (only the order of
-    floating-point summation differs); odd sizes exercise every border rule."""
+    floating-point summation differs); odd sizes exercise every border rule. The padded run
+    takes uint8 images, the exact one float64: both input paths give the same scores."""
     _, f, a, b = load_cases(convention)
     f, a, b = (x[:2, :61, :87] for x in (f, a, b))
     names = [n for n in METRICS if n != "FMI_w"]  # PC never pads; FMI_dct pads its DCT maps
     exact = compute_metrics(f, a, b, names=names, convention=convention, canvas_shape=(61, 87))
-    padded = compute_metrics(f, a, b, names=names, convention=convention, canvas_shape=(67, 96))
+    padded = compute_metrics(*(x.astype(np.uint8) for x in (f, a, b)), names=names,
+                             convention=convention, canvas_shape=(67, 96))
     for n in names:
         np.testing.assert_allclose(padded[n], exact[n], rtol=1e-9, atol=1e-12, err_msg=n)
     # FMI_w scores its 2 floor((61 + 101) / 2) x 2 floor((87 + 101) / 2) wavelet feature maps; a

@@ -89,8 +89,10 @@ def get(name: str) -> Convention:
     return Convention(name)
 
 
-def to_gray(image: np.ndarray, convention: str = "matlab") -> np.ndarray:
-    """(H, W), (H, W, 1) or (H, W, 3) uint8 -> (H, W) float64 gray values 0..255 (integers).
+def to_gray(image: np.ndarray, convention: str = "matlab", dtype=np.float64) -> np.ndarray:
+    """(H, W), (H, W, 1) or (H, W, 3) uint8 -> (H, W) gray values 0..255 (integers) as ``dtype``:
+    float64, or uint8 (the same values; :func:`jaxfuse.metrics.compute_metrics` reads uint8
+    images with an eighth of the memory traffic).
 
     A colour image whose three channels are equal (a grey image stored as RGB, as most IVF
     datasets ship) goes through a 256-entry table of the same rule: 3x faster, same values."""
@@ -100,14 +102,14 @@ def to_gray(image: np.ndarray, convention: str = "matlab") -> np.ndarray:
     if img.ndim == 3 and img.shape[-1] == 1:
         img = img[..., 0]
     if img.ndim == 2:
-        return img.astype(np.float64)
+        return img.astype(dtype)
     if img.ndim != 3 or img.shape[-1] != 3:
         raise ValueError(f"expected (H, W), (H, W, 1) or (H, W, 3), got shape {img.shape}")
     r = img[..., 0]
     if np.array_equal(r, img[..., 1]) and np.array_equal(r, img[..., 2]):
         table = _gray_table(get(convention).name)
-        return r.astype(np.float64) if table is None else table[r]
-    return _rgb_to_gray(img, get(convention))
+        return r.astype(dtype) if table is None else table.astype(dtype, copy=False)[r]
+    return _rgb_to_gray(img, get(convention)).astype(dtype, copy=False)
 
 
 @functools.cache
