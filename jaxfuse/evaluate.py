@@ -21,7 +21,10 @@ from __future__ import annotations
 import argparse
 import csv
 import json
+import multiprocessing
 import os
+import queue
+import signal
 import sys
 import warnings
 import threading
@@ -32,10 +35,11 @@ import numpy as np
 from PIL import Image
 
 from jaxfuse.data.images import ImageError, atomic_write, list_images, pair_folders, read_image
-from jaxfuse.metrics import (CONVENTIONS, LOWER_IS_BETTER, compute_metrics, keep_freed_memory,
-                             parse_names, to_gray)
-from jaxfuse.metrics.core import PER_SIZE
-from jaxfuse.metrics.canvas import plan_buckets
+from jaxfuse.metrics.buckets import plan_buckets
+from jaxfuse.metrics.conventions import CONVENTIONS, to_gray
+
+# JAX (~0.5 s to load) is imported by the functions that need it (jaxfuse.metrics.core,
+# jaxfuse.executables): the CLI first starts decoding images in a process of its own (Decoder).
 
 
 def _fused_file(fused_files: dict[str, Path], name: str, fused_dir) -> Path:
@@ -79,32 +83,112 @@ def _size(path) -> tuple[int, int]:
         return None
 
 
-WORKERS = 2  # threads decoding and scoring; XLA:CPU runs each call on one core
+WORKERS = 2  # scoring threads; XLA:CPU runs parts of each call on another core
+
+
+def _decode_all(paths, order, convention: str, out, stop) -> None:
+    """Puts (index, (name, fused, ir, vi) or the error decoding raised) into ``out`` for each
+    pair of ``paths`` in ``order``, until done or ``stop`` is set."""
+    for i in order:
+        try:
+            item = _load(*paths[i], convention)
+        except Exception as e:  # noqa: BLE001 -- reported by the thread that scores pair i
+            item = e if isinstance(e, ImageError) else RuntimeError(f"pair {paths[i][0]}: {e!r}")
+        while True:
+            try:
+                out.put((i, item), timeout=0.2)
+                break
+            except queue.Full:
+                if stop.is_set():
+                    return
+
+
+def _decode_in_child(*args) -> None:
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the parent's to handle
+    _decode_all(*args)
+
+
+class Decoder:
+    """Decodes the image pairs of a folder ahead of scoring (``ahead`` images queued at most),
+    the first image of each canvas shape first (its programs compile while others score).
+
+    Before JAX is loaded (the CLI's first folder, on Linux) it runs in a forked process: JAX's
+    ~0.5 s of loading overlaps the decoding, and decoding shares no GIL with the scoring
+    threads (docs/metrics.md "Speed"). Otherwise (forking a process that runs JAX's threads is
+    unsafe) it runs in a thread.
+    """
+
+    def __init__(self, fused_dir, ir_dir, vi_dir, convention: str, ahead: int = 16):
+        self.paths = _paths(fused_dir, ir_dir, vi_dir)
+        self.sizes = [_size(p[2]) for p in self.paths]
+        self.plan = plan_buckets([s for s in self.sizes if s is not None])
+        first = {}  # canvas shape -> its first image
+        for i, s in enumerate(self.sizes):
+            first.setdefault(self.plan.get(s), i)
+        heads = sorted(first.values())
+        order = heads + sorted(set(range(len(self.paths))) - set(heads))
+        if sys.platform.startswith("linux") and "jax" not in sys.modules:
+            ctx = multiprocessing.get_context("fork")
+            self._queue, self._stop = ctx.Queue(ahead), ctx.Event()
+            self._worker = ctx.Process(target=_decode_in_child, daemon=True, args=(
+                self.paths, order, convention, self._queue, self._stop))
+        else:
+            self._queue, self._stop = queue.Queue(ahead), threading.Event()
+            self._worker = threading.Thread(target=_decode_all, daemon=True, args=(
+                self.paths, order, convention, self._queue, self._stop))
+        self._worker.start()
+
+    def get(self):
+        """The next decoded (index, (name, fused, ir, vi) or an exception)."""
+        while True:
+            try:
+                return self._queue.get(timeout=0.5)
+            except queue.Empty:
+                if not self._worker.is_alive():
+                    raise RuntimeError("the image decoder stopped before decoding every image") from None
+
+    def close(self) -> None:
+        self._stop.set()
+        if isinstance(self._worker, multiprocessing.process.BaseProcess):
+            self._worker.terminate()
+            self._worker.join()
 
 
 class _Schedule:
-    """Hands out images to worker threads so that each canvas shape is compiled once, by the
-    first thread to reach it, while the other threads score images whose shape is ready (or
-    compile another shape)."""
+    """Hands decoded images to the scoring threads so that each canvas shape is compiled once,
+    by the first thread to take an image of it, while the other threads score images whose
+    shape is ready (or compile another shape). :meth:`put` (the decoder's side) waits while
+    ``ahead`` images wait to be taken."""
 
-    def __init__(self, keys):
-        self._pending = {}
-        for i, k in enumerate(keys):
-            self._pending.setdefault(k, []).append(i)
+    def __init__(self, keys, ahead: int = 16):
+        self._keys, self._ahead = keys, ahead
+        self._arrived: dict = {}  # key -> [(index, decoded)]
+        self._waiting, self._left = 0, len(keys)  # arrived / not yet handed out
         self._ready, self._claimed, self._stop = set(), set(), False
         self._cond = threading.Condition()
 
-    def next(self):
+    def put(self, i: int, decoded) -> bool:
+        """Adds pair ``i``; False once scoring has stopped (an error)."""
         with self._cond:
-            while not self._stop:
-                ready = [k for k in self._pending if k in self._ready and self._pending[k]]
-                fresh = [k for k in self._pending if k not in self._claimed and self._pending[k]]
+            while self._waiting >= self._ahead and not self._stop:
+                self._cond.wait()
+            self._arrived.setdefault(self._keys[i], []).append((i, decoded))
+            self._waiting += 1
+            self._cond.notify_all()
+            return not self._stop
+
+    def next(self):
+        """(key, index, decoded) to score next; None when every image is handed out or stopped."""
+        with self._cond:
+            while not self._stop and self._left:
+                ready = [k for k, v in self._arrived.items() if v and k in self._ready]
+                fresh = [k for k, v in self._arrived.items() if v and k not in self._claimed]
                 if ready or fresh:
                     key = (ready or fresh)[0]
                     self._claimed.add(key)
-                    return key, self._pending[key].pop(0)
-                if not any(self._pending.values()):
-                    return None
+                    self._waiting, self._left = self._waiting - 1, self._left - 1
+                    self._cond.notify_all()
+                    return (key, *self._arrived[key].pop(0))
                 self._cond.wait()
             return None
 
@@ -117,29 +201,49 @@ class _Schedule:
             self._cond.notify_all()
 
 
-def evaluate_folder(fused_dir, ir_dir, vi_dir, names=None, convention="matlab", progress=True):
+def evaluate_folder(fused_dir, ir_dir, vi_dir, names=None, convention="matlab", progress=True,
+                    decoder: Decoder | None = None):
     """Scores one folder of fused images; returns (image names, {metric: (N,) array}).
 
-    Images are scored on a few shared canvas shapes (:func:`jaxfuse.metrics.canvas.plan_buckets`),
-    so a folder of many image sizes costs a few compilations, by ``WORKERS`` threads that decode
-    and score while another compiles. Calls :func:`jaxfuse.metrics.keep_freed_memory`.
+    Images are scored on a few shared canvas shapes (:func:`jaxfuse.metrics.buckets.plan_buckets`),
+    so a folder of many image sizes costs a few compilations, by ``WORKERS`` threads that score
+    while another compiles, fed by a :class:`Decoder` (``decoder``: one already started on these
+    folders, as :func:`main` does before JAX loads). Calls :func:`jaxfuse.metrics.keep_freed_memory`.
     """
+    decoder = decoder or Decoder(fused_dir, ir_dir, vi_dir, convention)
+    try:
+        return _score(decoder, fused_dir, names, convention, progress)
+    finally:
+        decoder.close()
+
+
+def _score(decoder: Decoder, fused_dir, names, convention: str, progress: bool):
+    from jaxfuse.metrics.core import PER_SIZE, compute_metrics, keep_freed_memory, parse_names
     names = parse_names(names)
     keep_freed_memory()
-    paths = _paths(fused_dir, ir_dir, vi_dir)
-    sizes = [_size(p[2]) for p in paths]
-    plan = plan_buckets([s for s in sizes if s is not None])
+    paths, plan = decoder.paths, decoder.plan
     exact = any(n in PER_SIZE for n in names)  # these compile per image size anyway
-    keys = [(plan.get(s), s if exact else None) for s in sizes]
+    keys = [(plan.get(s), s if exact else None) for s in decoder.sizes]
     results = {n: np.full(len(paths), np.nan) for n in names}
     bar = _progress(len(paths), Path(fused_dir).name) if progress else None
     schedule, lock = _Schedule(keys), threading.Lock()
 
+    def feed():
+        try:
+            for _ in paths:
+                if not schedule.put(*decoder.get()):
+                    return
+        except BaseException:
+            schedule.done(None, ok=False)
+            raise
+
     def work():
         while (job := schedule.next()) is not None:
-            key, i = job
+            key, i, decoded = job
             try:
-                _, f, a, b = _load(*paths[i], convention)
+                if isinstance(decoded, BaseException):
+                    raise decoded
+                _, f, a, b = decoded
                 scores = compute_metrics(f, a, b, names=names, convention=convention,
                                          canvas_shape=plan.get(f.shape))
             except BaseException:
@@ -152,8 +256,8 @@ def evaluate_folder(fused_dir, ir_dir, vi_dir, names=None, convention="matlab", 
                 if bar is not None:
                     bar.update(1)
 
-    with ThreadPoolExecutor(max_workers=WORKERS) as pool:
-        for fut in [pool.submit(work) for _ in range(WORKERS)]:
+    with ThreadPoolExecutor(max_workers=WORKERS + 1) as pool:
+        for fut in [pool.submit(feed)] + [pool.submit(work) for _ in range(WORKERS)]:
             fut.result()
     if bar is not None:
         bar.close()
@@ -163,7 +267,7 @@ def evaluate_folder(fused_dir, ir_dir, vi_dir, names=None, convention="matlab", 
         if bad:
             warnings.warn(f"{n} is undefined (NaN) for {len(bad)} image(s) in {fused_dir}: "
                           f"{', '.join(bad[:10])}{' ...' if len(bad) > 10 else ''} "
-                          f"(constant image or image too small for the metric)", stacklevel=2)
+                          f"(constant image or image too small for the metric)", stacklevel=3)
     return image_names, results
 
 
@@ -228,6 +332,7 @@ def _write_csv(path: Path, rows):
 
 
 def write_comparison(out: Path, summaries: dict[str, dict], convention: str) -> None:
+    from jaxfuse.metrics.core import LOWER_IS_BETTER
     methods = list(summaries)
     metrics = list(next(iter(summaries.values())))
     cell = lambda s: "" if s["mean"] is None else f"{s['mean']:.4f} ± {s['std']:.4f}"  # noqa: E731
@@ -251,6 +356,7 @@ def write_comparison(out: Path, summaries: dict[str, dict], convention: str) -> 
 
 def _plot(path: Path, summaries, methods, metrics):
     import matplotlib
+    from jaxfuse.metrics.core import LOWER_IS_BETTER
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
     cols = min(4, len(metrics))
@@ -299,20 +405,25 @@ def main(argv=None) -> int:
                         "--checkpoint's fusion programs in JAX's cache ('' disables; "
                         "env JAXFUSE_XLA_CACHE)")
     args = p.parse_args(argv)
-    enable_compilation_cache(args.xla_cache, fusion=bool(args.checkpoint))
     out = Path(args.out)
+    decoder = None
     try:
+        if args.fused:
+            methods = _parse_fused(args.fused)
+            first = next(iter(methods.values()))  # decoded while JAX loads
+            decoder = Decoder(first, args.ir, args.vi, args.convention)
+        enable_compilation_cache(args.xla_cache, fusion=bool(args.checkpoint))
+        from jaxfuse.metrics.core import parse_names
         names = parse_names(args.metrics)
         if args.checkpoint:
             from jaxfuse.fuse import fuse_folders  # heavy (model code): only on this path
             fuse_folders(args.checkpoint, args.ir, args.vi, out / "fused", dtype="float32")
             methods = {Path(args.checkpoint.rstrip("/")).name or "fused": str(out / "fused")}
-        else:
-            methods = _parse_fused(args.fused)
         summaries = {}
         for method, folder in methods.items():
             image_names, results = evaluate_folder(folder, args.ir, args.vi, names,
-                                                   args.convention, not args.no_progress)
+                                                   args.convention, not args.no_progress, decoder)
+            decoder = None  # closed by evaluate_folder; the next folders start their own
             target = out if len(methods) == 1 else out / method
             meta = {"method": method, "fused": str(folder), "ir": str(args.ir), "vi": str(args.vi),
                     "convention": args.convention}
@@ -322,9 +433,17 @@ def main(argv=None) -> int:
     except (ImageError, ValueError) as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
+    finally:
+        if decoder is not None:
+            decoder.close()
     print(f"report written to {out}", file=sys.stderr)
     return 0
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    code = main()
+    # Every report is written and closed by now; skip the interpreter's teardown of JAX's
+    # runtime (~0.2 s of a 3 s run).
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(code)

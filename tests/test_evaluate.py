@@ -2,6 +2,7 @@
 
 import csv
 import json
+import subprocess
 import sys
 import types
 
@@ -103,3 +104,22 @@ def test_checkpoint_path_fuses_then_scores(pairs, monkeypatch):
                     "--out", out, "--metrics", METRICS) == 0
     assert calls == [(str(pairs / "ckpt_dir"), "float32")]
     assert len(list(csv.reader(open(out / "per_image.csv")))) == 5
+
+
+def test_cli_process_decodes_in_a_child_before_jax_loads(pairs, tmp_path):
+    """As a fresh process the CLI decodes in a forked child (JAX not loaded yet): the same
+    report as in-process (a decoding thread), and a broken file still ends in a one-line error."""
+    folders = ["--ir", pairs / "ir", "--vi", pairs / "vi", "--metrics", METRICS, "--no-progress",
+               "--xla-cache", ""]
+    with pytest.warns(UserWarning):
+        assert _run("--fused", pairs / "a", *folders[:6], "--out", tmp_path / "inproc") == 0
+    cli = [sys.executable, "-m", "jaxfuse.evaluate"]
+    run = subprocess.run([*cli, "--fused", pairs / "a", *folders, "--out", tmp_path / "child"],
+                         capture_output=True, text=True, timeout=300)
+    assert run.returncode == 0, run.stderr
+    assert (tmp_path / "child" / "per_image.csv").read_text() == (tmp_path / "inproc" / "per_image.csv").read_text()
+    (pairs / "a" / "01.png").write_bytes(b"not a png")
+    run = subprocess.run([*cli, "--fused", pairs / "a", *folders, "--out", tmp_path / "bad"],
+                         capture_output=True, text=True, timeout=300)
+    assert run.returncode == 2 and "01.png" in run.stderr and "Traceback" not in run.stderr, run.stderr
+    assert not (tmp_path / "bad").exists()

@@ -21,7 +21,7 @@ import pytest
 from conftest import require_shared
 from jaxfuse.data.images import read_image
 from jaxfuse.metrics import CDDFUSE_METRICS, METRICS, compute_metrics, to_gray
-from jaxfuse.metrics.canvas import plan_buckets
+from jaxfuse.metrics.buckets import plan_buckets
 from jaxfuse.metrics.conventions import get as get_convention
 from jaxfuse.metrics.fmi import octave_fmi
 

@@ -1,9 +1,9 @@
 """Images on bucket-shaped canvases, so one compiled program serves many image sizes.
 
 XLA compiles one program per input shape; a folder of 17 image sizes used to cost 17
-compilations (seconds each). :func:`bucket_shape` rounds (H, W) up to a few bucket shapes; an
-image of h x w sits at the top-left of its canvas and every metric reads only its *valid
-region*, the top-left (h', w') block of each intermediate (h' = h - k + 1 after a 'valid' k-tap
+compilations (seconds each). :mod:`jaxfuse.metrics.buckets` rounds (H, W) up to a few
+bucket shapes; an image of h x w sits at the top-left of its canvas and every metric reads only
+its *valid region*, the top-left (h', w') block of each intermediate (h' = h - k + 1 after a 'valid' k-tap
 filter, ceil(h / 2) after 2x decimation, ...). The sizes are traced (B,) integer arrays, so
 they are data, not part of the compiled shape. Outside the valid region values are arbitrary
 (finite or not): reductions select with ``where`` (never multiply by a mask), and border rules
@@ -13,60 +13,8 @@ unpadded image up to the order of floating-point summation (~1e-16 relative).
 
 from __future__ import annotations
 
-import math
-
 import jax
 import jax.numpy as jnp
-
-BUCKET = 256  # canvas sides are multiples of this many pixels
-
-
-def bucket_shape(h: int, w: int, step: int = BUCKET) -> tuple[int, int]:
-    """(H, W) rounded up to multiples of ``step``."""
-    return math.ceil(h / step) * step, math.ceil(w / step) * step
-
-
-def canvas_seconds(shape, pixel_s: float = 1.1e-7) -> float:
-    """Estimated seconds to score one image on a canvas of ``shape``: ``pixel_s`` per pixel,
-    up to twice that once the canvas outgrows the CPU caches (12 CDDFuse metrics on a 2-core
-    VM: 107-144 ns/px up to 576x768, 160 at 640x832, 205 at 768x960, 221 at 1024x1280)."""
-    px = shape[0] * shape[1]
-    return pixel_s * px * min(2.0, max(1.0, px / 450_000))
-
-
-def plan_buckets(sizes, compile_s: float = 1.0, pixel_s: float = 1.1e-7,
-                 step: int = 64) -> dict[tuple[int, int], tuple[int, int]]:
-    """Canvas shape for each (h, w) in ``sizes`` (a list, one entry per image), trading
-    compilations (``compile_s`` each) against scoring time (:func:`canvas_seconds`): start from
-    ``step``-rounded shapes and greedily merge the two buckets whose union saves the most.
-
-    A canvas shape costs ~2 s of compilation for the 12 CDDFuse metrics on a 2-core VM, paid
-    once: the evaluate CLI keeps compiled programs on disk, and compilation overlaps scoring on
-    the other worker thread; ``compile_s`` = 1 s weighs that in."""
-    shapes = sorted(set(sizes))
-    buckets = {}  # bucket shape -> [member sizes, one per image]
-    for s in sizes:
-        buckets.setdefault(bucket_shape(*s, step), []).append(s)
-
-    def cost(shape, members):
-        return len(members) * canvas_seconds(shape, pixel_s)
-
-    while len(buckets) > 1:
-        best, best_gain = None, 0.0
-        keys = list(buckets)
-        for i, p in enumerate(keys):
-            for q in keys[i + 1:]:
-                u = (max(p[0], q[0]), max(p[1], q[1]))
-                gain = (compile_s + cost(p, buckets[p]) + cost(q, buckets[q])
-                        - cost(u, buckets[p] + buckets[q]))
-                if gain > best_gain:
-                    best, best_gain = (p, q, u), gain
-        if best is None:
-            break
-        p, q, u = best
-        merged = buckets.pop(p) + buckets.pop(q)
-        buckets.setdefault(u, []).extend(merged)
-    return {s: b for s in shapes for b, members in buckets.items() if s in members}
 
 
 def mask(shape, h, w):

@@ -35,8 +35,8 @@ import jax.numpy as jnp
 import numpy as np
 
 from jaxfuse import executables
-from jaxfuse.metrics import (canvas, conventions, fmi, gradient, information, phase, statistics,
-                             structural)
+from jaxfuse.metrics import (buckets, canvas, conventions, fmi, gradient, information, phase,
+                             statistics, structural)
 
 # Name -> function(ctx) -> (B,). Order is the column order of reports.
 METRICS = {
@@ -137,7 +137,7 @@ def compute_metrics(fused, ir, vi, names=None, convention: str = "matlab",
     Three uint8 arrays reach the programs as uint8 (converted to float64 inside them, same
     values): an eighth of the memory traffic of float64 canvases; anything else is float64.
 
-    ``canvas_shape`` (>= (H, W); default :func:`canvas.bucket_shape`) is the padded shape the
+    ``canvas_shape`` (>= (H, W); default :func:`buckets.bucket_shape`) is the padded shape the
     program is compiled for: callers scoring many sizes pass a few shared shapes.
 
     Returns {metric name: float64 array of shape (B,)} (shape () for unbatched input). A metric
@@ -163,15 +163,15 @@ def compute_metrics(fused, ir, vi, names=None, convention: str = "matlab",
     bucketed = tuple(n for n in names if n not in PER_SIZE)
     exact = tuple(n for n in names if n in EXACT_SHAPE)
     with jax.enable_x64(True):
-        _dispatch(out, bucketed, arrays, canvas_shape or canvas.bucket_shape(h, w), convention)
+        _dispatch(out, bucketed, arrays, canvas_shape or buckets.bucket_shape(h, w), convention)
         _dispatch(out, exact, arrays, (h, w), convention)
         for n in names:
             if n in TRANSFORMED:
                 feats = [np.asarray(x) for x in _run(f"transform-{n}", _transform(n),
-                                                     [jnp.asarray(x) for x in arrays])]
+                                                     jax.device_put(arrays))]
                 fh, fw = feats[0].shape[1:]
                 fits = canvas_shape and canvas_shape[0] >= fh and canvas_shape[1] >= fw
-                _dispatch(out, (n,), feats, canvas_shape if fits else canvas.bucket_shape(fh, fw),
+                _dispatch(out, (n,), feats, canvas_shape if fits else buckets.bucket_shape(fh, fw),
                           convention)
         out = {n: np.asarray(out[n], dtype=np.float64) for n in names}
     return {k: v[0] for k, v in out.items()} if squeeze else out
@@ -185,7 +185,7 @@ def _dispatch(out: dict, names, arrays, shape, convention: str) -> None:
     bsz, h, w = arrays[0].shape
     padded = [np.pad(x, ((0, 0), (0, shape[0] - h), (0, shape[1] - w))) for x in arrays]
     sizes = [np.full(bsz, v, dtype=np.int64) for v in (h, w)]
-    args = [jnp.asarray(x) for x in padded + sizes]
+    args = jax.device_put(padded + sizes)  # a copy, not a program (jnp.asarray: one per shape)
     out.update((n, _run(f"{n}-{convention}", _program(n, convention), args)) for n in names)
 
 
