@@ -23,15 +23,17 @@ def canvas_seconds(shape, pixel_s: float = 1.1e-7) -> float:
     return pixel_s * px * min(2.0, max(1.0, px / 450_000))
 
 
-def plan_buckets(sizes, compile_s: float = 1.0, pixel_s: float = 1.1e-7,
+def plan_buckets(sizes, compile_s: float = 0.3, pixel_s: float = 1.1e-7,
                  step: int = 64) -> dict[tuple[int, int], tuple[int, int]]:
     """Canvas shape for each (h, w) in ``sizes`` (a list, one entry per image), trading
     compilations (``compile_s`` each) against scoring time (:func:`canvas_seconds`): start from
     ``step``-rounded shapes and greedily merge the two buckets whose union saves the most.
 
-    A canvas shape costs ~2 s of compilation for the 12 CDDFuse metrics on a 2-core VM, paid
-    once: the evaluate CLI keeps compiled programs on disk, and compilation overlaps scoring on
-    the other worker thread; ``compile_s`` = 1 s weighs that in."""
+    A canvas shape costs ~2.6 s of CPU to compile the 12 CDDFuse metrics on a 2-core VM, but
+    only in the first run: the evaluate CLI keeps the executables on disk, so scoring time is
+    paid by every run and a compilation once. ``compile_s`` = 0.3 s weighs a compilation at
+    about a quarter of its wall time (shared out over later runs). On TNO's 42 pairs that is 3 canvases instead of 2 (at 1 s):
+    every later run 3.0-3.2 -> 2.7 s, the first 7.9 -> 9.9 s (docs/metrics.md "Speed")."""
     shapes = sorted(set(sizes))
     buckets = {}  # bucket shape -> [member sizes, one per image]
     for s in sizes:
