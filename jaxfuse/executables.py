@@ -70,22 +70,24 @@ def _signature(args) -> str:
     return "_".join(f"{a.dtype}{'x'.join(map(str, a.shape))}" for a in args)
 
 
-def compiled(name: str, jitted, args, source: str = ""):
+def compiled(name: str, jitted, args, source: str = "", options: dict | None = None):
     """The compiled ``jitted`` (a ``jax.jit`` function of positional arrays) for ``args``'
-    shapes and dtypes, compiled at most once per process (thread-safe: other keys compile
-    concurrently) and loaded from the cache directory when it has it."""
-    key = (name, _signature(args), _fingerprint(source, bool(jax.config.jax_enable_x64)))
+    shapes and dtypes, compiled (with XLA ``options``) at most once per process (thread-safe:
+    other keys compile concurrently) and loaded from the cache directory when it has it."""
+    options = dict(sorted((options or {}).items()))
+    token = f"{source}{options}" if options else source
+    key = (name, _signature(args), _fingerprint(token, bool(jax.config.jax_enable_x64)))
     with _LOCK:
         if key in _MEMORY:
             return _MEMORY[key]
         lock = _LOCKS.setdefault(key, threading.Lock())
     with lock:
         if key not in _MEMORY:
-            _MEMORY[key] = _load_or_compile(key, jitted, args)
+            _MEMORY[key] = _load_or_compile(key, jitted, args, options)
     return _MEMORY[key]
 
 
-def _load_or_compile(key, jitted, args):
+def _load_or_compile(key, jitted, args, options):
     path = _DIR / f"{key[0]}-{key[1]}-{key[2]}.xla" if _DIR is not None else None
     in_tree = jax.tree_util.tree_structure((tuple(args), {}))
     if path is not None and path.is_file():
@@ -95,7 +97,7 @@ def _load_or_compile(key, jitted, args):
                 blob, in_tree, out_tree, execution_devices=jax.devices()[:1])
         except Exception:  # noqa: BLE001 -- unreadable or stale: compile it again below
             pass
-    exe = jitted.lower(*args).compile()
+    exe = jitted.lower(*args).compile(compiler_options=options or None)
     if path is not None and not _jax_cache_configured():
         try:
             _save(path, exe, key)

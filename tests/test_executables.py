@@ -64,6 +64,9 @@ def test_nothing_is_saved_while_jax_persistent_cache_is_on(cache):
     exe = executables.compiled("prog", _program(), args, "")
     assert executables.compiled("prog", _program(), args, "") is exe  # in memory
     assert not list(cache.iterdir())
+    wide = executables.compiled("prog", _program(), args, "", {"xla_cpu_prefer_vector_width": 512})
+    assert wide is not exe  # XLA options are part of the key
+    np.testing.assert_array_equal(wide(*args)[0], exe(*args)[0])
 
 
 def test_an_unreadable_file_is_compiled_again(cache, monkeypatch):

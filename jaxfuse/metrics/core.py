@@ -114,10 +114,15 @@ def _source() -> str:
     return executables.source_hash(*Path(__file__).parent.glob("*.py"))
 
 
+# 512-bit vectors for the metrics' fused loops where the CPU has them: 69 -> 65 ms of CPU per
+# 576x768 image for the 12 CDDFuse metrics, identical scores (the models keep XLA's default).
+_XLA_OPTIONS = {"xla_cpu_prefer_vector_width": 512}
+
+
 def _run(name: str, jitted, args):
     """Runs ``jitted`` on ``args`` through its compiled executable (:mod:`jaxfuse.executables`:
     a later process with the same cache directory loads it without tracing)."""
-    return executables.compiled(name, jitted, args, _source())(*args)
+    return executables.compiled(name, jitted, args, _source(), _XLA_OPTIONS)(*args)
 
 
 @functools.cache
