@@ -241,5 +241,6 @@ def test_two_stages_then_deterministic_fusing_at_any_size(tmp_path):
     assert a.shape == (1, 37, 50, 3) and np.array_equal(a, b)  # same seed, same image
     module = models.get("dmfuse").build(second.model.to_dict())
     x = jnp.asarray(ir, jnp.float32) / 255
-    draws = [module.apply(train.variables_of(stage2), x, x, jax.random.key(k)) for k in (0, 1)]
+    apply = jax.jit(module.apply)  # one compile, not one per op (~20 s on a cold cache)
+    draws = [apply(train.variables_of(stage2), x, x, jax.random.key(k)) for k in (0, 1)]
     assert draws[0].shape == (1, 37, 50, 1) and not np.allclose(draws[0], draws[1])  # another seed, another draw
