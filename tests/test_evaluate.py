@@ -117,7 +117,8 @@ def test_cli_process_decodes_in_a_child_before_jax_loads(pairs, tmp_path):
     run = subprocess.run([*cli, "--fused", pairs / "a", *folders, "--out", tmp_path / "child"],
                          capture_output=True, text=True, timeout=300)
     assert run.returncode == 0, run.stderr
-    assert (tmp_path / "child" / "per_image.csv").read_text() == (tmp_path / "inproc" / "per_image.csv").read_text()
+    report = (tmp_path / "child" / "per_image.csv").read_text()
+    assert report == (tmp_path / "inproc" / "per_image.csv").read_text()
     (pairs / "a" / "01.png").write_bytes(b"not a png")
     run = subprocess.run([*cli, "--fused", pairs / "a", *folders, "--out", tmp_path / "bad"],
                          capture_output=True, text=True, timeout=300)

@@ -32,8 +32,9 @@ def plan_buckets(sizes, compile_s: float = 0.3, pixel_s: float = 1.1e-7,
     A canvas shape costs ~2.6 s of CPU to compile the 12 CDDFuse metrics on a 2-core VM, but
     only in the first run: the evaluate CLI keeps the executables on disk, so scoring time is
     paid by every run and a compilation once. ``compile_s`` = 0.3 s weighs a compilation at
-    about a quarter of its wall time (shared out over later runs). On TNO's 42 pairs that is 3 canvases instead of 2 (at 1 s):
-    every later run 3.0-3.2 -> 2.7 s, the first 7.9 -> 9.9 s (docs/metrics.md "Speed")."""
+    about a quarter of its wall time (shared out over later runs). On TNO's 42 pairs that is
+    3 canvases instead of 2 (at 1 s): every later run 3.0-3.2 -> 2.7 s, the first 7.9 -> 9.9 s
+    (docs/metrics.md "Speed")."""
     shapes = sorted(set(sizes))
     buckets = {}  # bucket shape -> [member sizes, one per image]
     for s in sizes:
