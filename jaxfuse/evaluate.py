@@ -145,7 +145,8 @@ class Decoder:
                 return self._queue.get(timeout=0.5)
             except queue.Empty:
                 if not self._worker.is_alive():
-                    raise RuntimeError("the image decoder stopped before decoding every image") from None
+                    raise RuntimeError("the image decoder stopped before decoding every "
+                                       "image") from None
 
     def close(self) -> None:
         self._stop.set()
@@ -205,10 +206,11 @@ def evaluate_folder(fused_dir, ir_dir, vi_dir, names=None, convention="matlab", 
                     decoder: Decoder | None = None):
     """Scores one folder of fused images; returns (image names, {metric: (N,) array}).
 
-    Images are scored on a few shared canvas shapes (:func:`jaxfuse.metrics.buckets.plan_buckets`),
-    so a folder of many image sizes costs a few compilations, by ``WORKERS`` threads that score
-    while another compiles, fed by a :class:`Decoder` (``decoder``: one already started on these
-    folders, as :func:`main` does before JAX loads). Calls :func:`jaxfuse.metrics.keep_freed_memory`.
+    Images are scored on a few shared canvas shapes
+    (:func:`jaxfuse.metrics.buckets.plan_buckets`), so a folder of many image sizes costs a few
+    compilations, by ``WORKERS`` threads that score while another compiles, fed by a
+    :class:`Decoder` (``decoder``: one already started on these folders, as :func:`main` does
+    before JAX loads). Calls :func:`jaxfuse.metrics.keep_freed_memory`.
     """
     decoder = decoder or Decoder(fused_dir, ir_dir, vi_dir, convention)
     try:
@@ -244,8 +246,11 @@ def _score(decoder: Decoder, fused_dir, names, convention: str, progress: bool):
                 if isinstance(decoded, BaseException):
                     raise decoded
                 _, f, a, b = decoded
-                scores = compute_metrics(f, a, b, names=names, convention=convention,
-                                         canvas_shape=plan.get(f.shape))
+                try:
+                    scores = compute_metrics(f, a, b, names=names, convention=convention,
+                                             canvas_shape=plan.get(f.shape))
+                except ValueError as e:  # an image the metrics reject, e.g. under 3x3
+                    raise ImageError(f"{paths[i][1]}: {e}") from None
             except BaseException:
                 schedule.done(key, ok=False)
                 raise

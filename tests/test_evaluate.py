@@ -84,6 +84,12 @@ def test_bad_inputs_name_the_file(pairs, capsys):
     assert _run("--fused", pairs / "b", "--ir", pairs / "ir", "--vi", pairs / "vi",
                 "--out", pairs / "r3", "--metrics", "EN,XX") == 2
     assert "unknown metric" in capsys.readouterr().err
+    for d in ("a", "ir", "vi"):
+        _write(pairs / d, "02.png", np.zeros((2, 2), np.uint8))
+    assert _run("--fused", pairs / "a", "--ir", pairs / "ir", "--vi", pairs / "vi",
+                "--out", pairs / "r4", "--metrics", "EN") == 2
+    err = capsys.readouterr().err
+    assert "02.png" in err and "3x3" in err and not (pairs / "r4").exists()
 
 
 def test_checkpoint_path_fuses_then_scores(pairs, monkeypatch):

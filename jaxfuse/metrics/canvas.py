@@ -1,11 +1,11 @@
 """Images on bucket-shaped canvases, so one compiled program serves many image sizes.
 
 XLA compiles one program per input shape; a folder of 17 image sizes used to cost 17
-compilations (seconds each). :mod:`jaxfuse.metrics.buckets` rounds (H, W) up to a few
-bucket shapes; an image of h x w sits at the top-left of its canvas and every metric reads only
-its *valid region*, the top-left (h', w') block of each intermediate (h' = h - k + 1 after a 'valid' k-tap
-filter, ceil(h / 2) after 2x decimation, ...). The sizes are traced (B,) integer arrays, so
-they are data, not part of the compiled shape. Outside the valid region values are arbitrary
+compilations (seconds each). :mod:`jaxfuse.metrics.buckets` rounds (H, W) up to a few bucket
+shapes; an image of h x w sits at the top-left of its canvas and every metric reads only its
+*valid region*, the top-left (h', w') block of each intermediate (h' = h - k + 1 after a 'valid'
+k-tap filter, ceil(h / 2) after 2x decimation, ...). The sizes are traced (B,) integer arrays,
+so they are data, not part of the compiled shape. Outside the valid region values are arbitrary
 (finite or not): reductions select with ``where`` (never multiply by a mask), and border rules
 ('same' filters) are rebuilt from the valid region by :func:`extend`. Results equal those on the
 unpadded image up to the order of floating-point summation (~1e-16 relative).

@@ -1,11 +1,12 @@
 """``compute_metrics``: jitted programs compute a chosen set of metrics on a batch of images.
 
 Inputs are gray arrays in 0..255 (after the convention's gray conversion, see
-:func:`jaxfuse.metrics.conventions.to_gray`), shaped (B, H, W), uint8 or float64. They are zero-padded to a
-bucket shape (:mod:`jaxfuse.metrics.canvas`) with their true sizes passed as data, so one
-compilation serves every image size of a bucket (per batch size, metric, convention). Only
-whole-image transforms compile per image size: PC (``EXACT_SHAPE``) entirely, FMI_dct and FMI_w
-(``TRANSFORMED``) their DCT / DWT features, which are then scored on bucket canvases.
+:func:`jaxfuse.metrics.conventions.to_gray`), shaped (B, H, W), uint8 or float64. They are
+zero-padded to a bucket shape (:mod:`jaxfuse.metrics.buckets`, :mod:`jaxfuse.metrics.canvas`)
+with their true sizes passed as data, so one compilation serves every image size of a bucket
+(per batch size, metric, convention). Only whole-image transforms compile per image size: PC
+(``EXACT_SHAPE``) entirely, FMI_dct and FMI_w (``TRANSFORMED``) their DCT / DWT features, which
+are then scored on bucket canvases.
 
 Each metric is its own program: only the requested metrics are compiled. (Measured on TNO's 42
 pairs: the 9 cheapest metrics as one program saved 0.25 s of compilation and cost 0.2 s of
